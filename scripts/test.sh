@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs every test Alkaid has: format check, clippy with -D warnings, and all test suites,
+# including the privileged ones (network namespaces, XDP, BPF maps), which need root.
+# Usage: scripts/test.sh            (as root; installs what is missing first)
+#        SKIP_SETUP=1 scripts/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ -z "${SKIP_SETUP:-}" ]; then
+  bash scripts/setup.sh
+fi
+export PATH="$HOME/.cargo/bin:$PATH"
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "warning: not root: the privileged suites (XDP, network namespaces) will fail or skip" >&2
+fi
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --all-targets -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo test (every suite, privileged included)"
+# One build of every test binary first, so test time is not build time.
+cargo test --workspace --locked --no-run
+cargo test --workspace --locked -- --test-threads "${TEST_THREADS:-2}"
