@@ -1,0 +1,55 @@
+//! Map names (as the loader finds them in the object) and capacities.
+
+/// (vni, ip) -> [`crate::EndpointValue`]: local endpoints and, on bouncers, the subnet directory.
+pub const ENDPOINTS: &str = "ENDPOINTS";
+/// LPM (vni, cidr) -> [`crate::NetworkValue`]: a subnet's bouncers and gateway.
+pub const NETWORKS: &str = "NETWORKS";
+/// vni -> [`crate::VpcValue`]: the VPC's dividers (held by bouncers).
+pub const VPCS: &str = "VPCS";
+/// droplet ip -> [`crate::PeerValue`]: outer destination MAC of a droplet.
+pub const PEERS: &str = "PEERS";
+/// host-side veth ifindex -> [`crate::AgentEndpoint`]: who is behind an `agent` attachment.
+pub const AGENT_ENDPOINTS: &str = "AGENT_ENDPOINTS";
+/// LRU (vni, ip) -> [`crate::DirectPathValue`]: learned endpoint -> droplet shortcuts.
+pub const DIRECT_PATH: &str = "DIRECT_PATH";
+/// ifindex -> ifindex (DEVMAP_HASH): every interface a program may redirect to.
+pub const TX_PORTS: &str = "TX_PORTS";
+/// [0] -> [`crate::Config`]: this droplet's identity and underlay.
+pub const CONFIG: &str = "CONFIG";
+/// per-CPU u64 indexed by [`crate::Verdict::index`] and [`crate::DropReason::index`].
+pub const STATS: &str = "STATS";
+
+/// Every map name, in a stable order (pinning, dumps).
+pub const ALL: [&str; 9] = [
+    ENDPOINTS,
+    NETWORKS,
+    VPCS,
+    PEERS,
+    AGENT_ENDPOINTS,
+    DIRECT_PATH,
+    TX_PORTS,
+    CONFIG,
+    STATS,
+];
+
+/// Program names in the object.
+pub const PROG_AGENT: &str = "agent";
+/// Program names in the object.
+pub const PROG_TRANSIT: &str = "transit";
+
+/// Capacity of ENDPOINTS (local endpoints plus the directories of the subnets bounced here).
+pub const ENDPOINTS_MAX: u32 = 65_536;
+/// Capacity of NETWORKS.
+pub const NETWORKS_MAX: u32 = 16_384;
+/// Capacity of VPCS.
+pub const VPCS_MAX: u32 = 4_096;
+/// Capacity of PEERS.
+pub const PEERS_MAX: u32 = 16_384;
+/// Capacity of AGENT_ENDPOINTS (endpoints on one droplet).
+pub const AGENT_ENDPOINTS_MAX: u32 = 4_096;
+/// Capacity of DIRECT_PATH.
+pub const DIRECT_PATH_MAX: u32 = 65_536;
+/// Capacity of TX_PORTS.
+pub const TX_PORTS_MAX: u32 = 4_096;
+/// Number of STATS slots (verdicts at 0.., drop reasons at [`crate::counters::DROP_BASE`]..).
+pub const STATS_MAX: u32 = 64;

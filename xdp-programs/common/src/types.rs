@@ -1,0 +1,172 @@
+//! Map keys and values. `#[repr(C)]`, explicit padding, sizes asserted at compile time.
+//!
+//! IPv4 addresses are wire bytes in a `u32` (see the crate docs); VNIs are host-order `u32`.
+
+use core::mem::{align_of, size_of};
+
+/// Maximum bouncers listed per subnet in [`NetworkValue`].
+pub const MAX_BOUNCERS: usize = 16;
+/// Maximum dividers listed per VPC in [`VpcValue`].
+pub const MAX_DIVIDERS: usize = 16;
+
+/// Key of ENDPOINTS and DIRECT_PATH: an endpoint address inside one VPC.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EndpointKey {
+    /// VPC VNI (host order, low 24 bits).
+    pub vni: u32,
+    /// Endpoint IPv4 (wire bytes).
+    pub ip: u32,
+}
+const _: () = assert!(size_of::<EndpointKey>() == 8 && align_of::<EndpointKey>() == 4);
+
+/// [`EndpointValue::flags`]: the endpoint is hosted on this droplet (deliver via `ifindex`).
+pub const ENDPOINT_F_LOCAL: u32 = 1;
+
+/// Value of ENDPOINTS. Rows: LocalEndpoint (flag LOCAL, `ifindex` = host-side veth) and
+/// Endpoint (bouncer directory: `droplet_ip` hosts it).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct EndpointValue {
+    /// Droplet hosting the endpoint (wire bytes).
+    pub droplet_ip: u32,
+    /// Host-side veth ifindex for local endpoints, else 0.
+    pub ifindex: u32,
+    /// `ENDPOINT_F_*`.
+    pub flags: u32,
+    /// Endpoint MAC (inner destination MAC on delivery).
+    pub mac: [u8; 6],
+    /// Zero.
+    pub _pad: [u8; 2],
+}
+const _: () = assert!(size_of::<EndpointValue>() == 20 && align_of::<EndpointValue>() == 4);
+
+/// Data part of the NETWORKS LPM key; the full key is `{prefix_len: u32, NetworkKey}` with
+/// `prefix_len = 32 + cidr prefix` (the VNI always matches exactly). See [`network_prefix_len`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NetworkKey {
+    /// VPC VNI. Any fixed byte order works since all 32 bits are always matched.
+    pub vni: u32,
+    /// Subnet network address (wire bytes, so prefix bits match in order).
+    pub ip: u32,
+}
+const _: () = assert!(size_of::<NetworkKey>() == 8 && align_of::<NetworkKey>() == 4);
+
+/// LPM prefix length of a NETWORKS key for a subnet of `cidr_prefix` bits.
+#[inline(always)]
+pub const fn network_prefix_len(cidr_prefix: u32) -> u32 {
+    32 + cidr_prefix
+}
+
+/// Value of NETWORKS: a subnet's bouncers (on dividers for every subnet of the VPC, and on
+/// droplets hosting endpoints of the subnet).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct NetworkValue {
+    /// Valid entries in `bouncers` (1..=16; 0 = no route).
+    pub n_bouncers: u32,
+    /// Subnet gateway address (wire bytes); answered by the `agent` ARP responder like any IP.
+    pub gateway: u32,
+    /// Bouncer droplet IPs (wire bytes).
+    pub bouncers: [u32; MAX_BOUNCERS],
+}
+const _: () = assert!(size_of::<NetworkValue>() == 72 && align_of::<NetworkValue>() == 4);
+
+/// Value of VPCS (key: VNI `u32`): the VPC's dividers (held by the VPC's bouncers).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct VpcValue {
+    /// Valid entries in `dividers`.
+    pub n_dividers: u32,
+    /// Divider droplet IPs (wire bytes).
+    pub dividers: [u32; MAX_DIVIDERS],
+}
+const _: () = assert!(size_of::<VpcValue>() == 68 && align_of::<VpcValue>() == 4);
+
+/// Value of PEERS (key: droplet IP `u32`): MAC to put in the outer Ethernet destination.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct PeerValue {
+    /// Next-hop MAC for that droplet (its NIC on a flat underlay, else the router).
+    pub mac: [u8; 6],
+    /// Zero.
+    pub _pad: [u8; 2],
+}
+const _: () = assert!(size_of::<PeerValue>() == 8 && align_of::<PeerValue>() == 1);
+
+/// Value of AGENT_ENDPOINTS (key: host-side veth ifindex `u32`): the endpoint behind the veth
+/// the `agent` program is attached to. The VNI used for encapsulation comes from here, never
+/// from the packet.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct AgentEndpoint {
+    /// VPC VNI.
+    pub vni: u32,
+    /// Endpoint IPv4 (wire bytes): the only source IP it may send from.
+    pub ip: u32,
+    /// Endpoint MAC: the only source MAC it may send from.
+    pub mac: [u8; 6],
+    /// Zero.
+    pub _pad: [u8; 2],
+    /// The endpoint's subnet, as a NETWORKS key: `network_prefix_len(cidr prefix)`.
+    pub net_prefix_len: u32,
+    /// Subnet network address (wire bytes).
+    pub net_ip: u32,
+    /// Subnet gateway (wire bytes). Informational: the ARP responder answers for every address.
+    pub gateway: u32,
+}
+const _: () = assert!(size_of::<AgentEndpoint>() == 28 && align_of::<AgentEndpoint>() == 4);
+
+impl AgentEndpoint {
+    /// The NETWORKS key of this endpoint's subnet.
+    #[inline(always)]
+    pub const fn network_key(&self) -> (u32, NetworkKey) {
+        (
+            self.net_prefix_len,
+            NetworkKey {
+                vni: self.vni,
+                ip: self.net_ip,
+            },
+        )
+    }
+}
+
+/// [`DirectPathValue::flags`]: learned from a return-to-sender option (else control-plane set).
+pub const DIRECT_PATH_F_LEARNED: u32 = 1;
+
+/// Value of DIRECT_PATH (key: [`EndpointKey`]): send straight to this droplet.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct DirectPathValue {
+    /// Droplet hosting the endpoint (wire bytes).
+    pub droplet_ip: u32,
+    /// `DIRECT_PATH_F_*`.
+    pub flags: u32,
+}
+const _: () = assert!(size_of::<DirectPathValue>() == 8 && align_of::<DirectPathValue>() == 4);
+
+/// Value of CONFIG[0]: this droplet.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Config {
+    /// This droplet's underlay IPv4 (wire bytes): outer source, and what `transit` accepts.
+    pub droplet_ip: u32,
+    /// Underlay NIC ifindex (must be in TX_PORTS): where `agent` redirects encapsulated frames.
+    pub underlay_ifindex: u32,
+    /// Underlay MTU (IP bytes). Inner IP packets above `mtu - wire::OVERHEAD` are dropped.
+    pub mtu: u32,
+    /// `CONFIG_F_*`, reserved (0).
+    pub flags: u32,
+    /// Underlay NIC MAC: outer source MAC.
+    pub droplet_mac: [u8; 6],
+    /// The virtual gateway MAC every pod ARP is answered with, and the inner source MAC on
+    /// delivery.
+    pub gateway_mac: [u8; 6],
+    /// Outer destination MAC when PEERS has no row for the target droplet (an underlay
+    /// router); all zero = no fallback, drop with `NoPeerMac`.
+    pub default_peer_mac: [u8; 6],
+    /// Zero.
+    pub _pad: [u8; 2],
+}
+const _: () = assert!(size_of::<Config>() == 36 && align_of::<Config>() == 4);

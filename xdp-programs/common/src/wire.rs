@@ -1,0 +1,55 @@
+//! On-the-wire constants: Geneve, the return-to-sender option, encapsulation overhead.
+//!
+//! Outer packet built by `agent`:
+//! `Ethernet(14) | IPv4(20, DF, TTL 64) | UDP(8, dst 6081, src from flow hash, csum 0) |
+//!  Geneve(8, ver 0, opt_len 2, proto 0x6558, VNI) | RTS option(8) | inner Ethernet frame`.
+//!
+//! The return-to-sender (RTS) option, TLV per RFC 8926 section 3.5:
+//! `class 0xFFF1 (experimental range) | type 0x01 (critical bit clear) | rsvd 0, len 1 |
+//!  sender droplet IPv4 (4 bytes)`. Receivers that do not know it skip it.
+
+/// Geneve UDP destination port (IANA).
+pub const GENEVE_PORT: u16 = 6081;
+/// Geneve protocol type: transparent Ethernet bridging.
+pub const GENEVE_PROTO_ETHERNET: u16 = 0x6558;
+/// Geneve base header length.
+pub const GENEVE_HDR_LEN: usize = 8;
+/// Alkaid option class (RFC 8926 experimental-use range).
+pub const OPT_CLASS_ALKAID: u16 = 0xFFF1;
+/// Return-to-sender option type (critical bit 0x80 clear: ignorable by others).
+pub const OPT_TYPE_RTS: u8 = 0x01;
+/// RTS option data length in 4-byte words (the sender droplet's IPv4).
+pub const OPT_RTS_WORDS: u8 = 1;
+/// RTS option total length (header + data).
+pub const OPT_RTS_LEN: usize = 4 + 4 * OPT_RTS_WORDS as usize;
+/// Maximum option TLVs walked per packet (verifier bound); more is `GeneveMalformed`.
+pub const MAX_OPTIONS: usize = 8;
+
+/// Ethernet header length.
+pub const ETH_LEN: usize = 14;
+/// IPv4 header length without options.
+pub const IPV4_LEN: usize = 20;
+/// UDP header length.
+pub const UDP_LEN: usize = 8;
+/// Bytes `agent` prepends to the inner frame.
+pub const ENCAP_LEN: usize = ETH_LEN + IPV4_LEN + UDP_LEN + GENEVE_HDR_LEN + OPT_RTS_LEN;
+/// Underlay IP bytes added to an inner IP packet: 50 (inner Ethernet, outer IPv4, UDP, Geneve)
+/// plus the RTS option. Pod MTU = underlay MTU - OVERHEAD.
+pub const OVERHEAD: u32 = (ETH_LEN + IPV4_LEN + UDP_LEN + GENEVE_HDR_LEN + OPT_RTS_LEN) as u32;
+const _: () = assert!(OVERHEAD == 58 && ENCAP_LEN == 58);
+
+/// TTL of a freshly encapsulated outer header.
+pub const OUTER_TTL: u8 = 64;
+/// Outer UDP source ports are `SPORT_BASE | (flow hash & SPORT_MASK)` (RFC 8086 range).
+pub const SPORT_BASE: u16 = 0xC000;
+/// See [`SPORT_BASE`].
+pub const SPORT_MASK: u16 = 0x3FFF;
+
+/// EtherTypes.
+pub const ETH_P_IPV4: u16 = 0x0800;
+/// EtherTypes.
+pub const ETH_P_ARP: u16 = 0x0806;
+/// IP protocol numbers.
+pub const IPPROTO_TCP: u8 = 6;
+/// IP protocol numbers.
+pub const IPPROTO_UDP: u8 = 17;

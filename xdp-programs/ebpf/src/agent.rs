@@ -1,0 +1,121 @@
+//! `agent`: egress of one endpoint (XDP on the host side of its veth).
+//!
+//! ARP -> [`crate::arp`]. IPv4: anti-spoofing (source MAC and IP must be the endpoint's), MTU
+//! check, then by destination (vni from AGENT_ENDPOINTS, never from the packet):
+//! 1. ENDPOINTS row flagged LOCAL -> rewrite Ethernet, redirect into its veth.
+//! 2. ENDPOINTS row (this droplet bounces that subnet) -> encapsulate to its droplet.
+//! 3. DIRECT_PATH -> encapsulate to the learned droplet.
+//! 4. A bouncer of the endpoint's subnet by flow hash; if that is this droplet, resolve the
+//!    next hop here ([`crate::route::resolve`]) instead of sending to ourselves.
+//! Then redirect to the underlay NIC through TX_PORTS.
+
+use alkaid_xdp_common::{
+    hash::flow_hash,
+    wire::{ETH_LEN, ETH_P_ARP, ETH_P_IPV4, IPPROTO_TCP, IPPROTO_UDP, OVERHEAD},
+    DropReason, Verdict, ENDPOINT_F_LOCAL,
+};
+use aya_ebpf::programs::XdpContext;
+
+use crate::{
+    arp, geneve, maps,
+    parse::{self, EthHdr, Ipv4Hdr},
+    route, stats,
+};
+
+#[inline(always)]
+pub fn run(ctx: &XdpContext) -> u32 {
+    match try_run(ctx) {
+        Ok(action) => action,
+        Err(reason) => stats::drop(reason),
+    }
+}
+
+/// Inner 5-tuple hash. Fragments and other protocols hash with ports 0 so every piece of a
+/// datagram takes the same path.
+#[inline(always)]
+pub fn l4_hash(ctx: &XdpContext, ip_off: usize, ip: &Ipv4Hdr, ihl: usize) -> u32 {
+    let (mut sport, mut dport) = (0u16, 0u16);
+    if (ip.proto == IPPROTO_TCP || ip.proto == IPPROTO_UDP) && !ip.is_fragment() {
+        if let Some(p) = parse::load::<[u8; 4]>(ctx, ip_off + ihl) {
+            sport = u16::from_be_bytes([p[0], p[1]]);
+            dport = u16::from_be_bytes([p[2], p[3]]);
+        }
+    }
+    flow_hash(ip.src(), ip.dst(), sport, dport, ip.proto)
+}
+
+#[inline(always)]
+fn try_run(ctx: &XdpContext) -> Result<u32, DropReason> {
+    let cfg = maps::config().ok_or(DropReason::NoConfig)?;
+    let ep = maps::agent_endpoint(ctx.ingress_ifindex() as u32).ok_or(DropReason::NoEndpoint)?;
+    let eth: EthHdr = parse::load(ctx, 0).ok_or(DropReason::EthTruncated)?;
+    if eth.src != ep.mac {
+        return Err(DropReason::SpoofedMac);
+    }
+    let proto = u16::from_be_bytes(eth.proto);
+    if proto == ETH_P_ARP {
+        return Ok(arp::respond(ctx, ep, cfg));
+    }
+    if proto != ETH_P_IPV4 {
+        return Err(DropReason::NotIpv4);
+    }
+    let ip: Ipv4Hdr = parse::load(ctx, ETH_LEN).ok_or(DropReason::Ipv4Truncated)?;
+    let ihl = ip.header_len().ok_or(DropReason::Ipv4BadIhl)?;
+    if ip.src() != ep.ip {
+        return Err(DropReason::SpoofedIp);
+    }
+    let ip_bytes = (parse::frame_len(ctx) - ETH_LEN) as u32;
+    if ip_bytes + OVERHEAD > cfg.mtu {
+        return Err(DropReason::TooBig);
+    }
+    let dst = ip.dst();
+    let vni = ep.vni;
+    let hash = l4_hash(ctx, ETH_LEN, &ip, ihl);
+
+    let (target, verdict) = if let Some(d) = maps::endpoint(vni, dst) {
+        if d.flags & ENDPOINT_F_LOCAL != 0 {
+            let out = EthHdr {
+                dst: d.mac,
+                src: cfg.gateway_mac,
+                proto: eth.proto,
+            };
+            parse::store(ctx, 0, &out).ok_or(DropReason::EthTruncated)?;
+            let action = maps::TX_PORTS
+                .redirect(d.ifindex, 0)
+                .map_err(|_| DropReason::NoTxPort)?;
+            stats::verdict(Verdict::LocalDeliver);
+            return Ok(action);
+        }
+        (d.droplet_ip, Verdict::EncapResolved)
+    } else if let Some(p) = maps::direct_path(vni, dst) {
+        (p.droplet_ip, Verdict::EncapDirect)
+    } else {
+        let (plen, key) = ep.network_key();
+        let net = maps::network(plen, key).ok_or(DropReason::NoRoute)?;
+        let b = route::pick_bouncer(net, hash).ok_or(DropReason::NoRoute)?;
+        if b != cfg.droplet_ip {
+            (b, Verdict::EncapBouncer)
+        } else {
+            let (t, _) = route::resolve(vni, dst, hash, cfg.droplet_ip)?;
+            (t, Verdict::EncapResolved)
+        }
+    };
+    if target == cfg.droplet_ip {
+        return Err(DropReason::NoRoute);
+    }
+    let peer = maps::peer_mac(cfg, target).ok_or(DropReason::NoPeerMac)?;
+    geneve::encap(
+        ctx,
+        cfg.droplet_mac,
+        peer,
+        cfg.droplet_ip,
+        target,
+        vni,
+        hash,
+    )?;
+    let action = maps::TX_PORTS
+        .redirect(cfg.underlay_ifindex, 0)
+        .map_err(|_| DropReason::NoTxPort)?;
+    stats::verdict(verdict);
+    Ok(action)
+}

@@ -1,0 +1,42 @@
+//! Alkaid XDP programs. Entry points only; the logic lives in one module per program.
+//!
+//! - `agent` ([`agent`]): host side of each endpoint veth. ARP responder, anti-spoofing,
+//!   same-droplet delivery, direct path or bouncer choice, Geneve encapsulation.
+//! - `transit` ([`transit`]): the droplet's underlay NIC. Geneve parsing, local delivery with
+//!   direct-path learning, bouncer retarget, divider forwarding, pass-through of the rest.
+//!
+//! Shared: [`parse`] (bounds-checked packet access, the only module touching packet memory),
+//! [`geneve`] (build and parse the tunnel header), [`route`] (next hop from NETWORKS/VPCS),
+//! [`arp`], [`maps`] (map definitions and typed lookups), [`stats`] (per-CPU counters).
+#![no_std]
+#![no_main]
+
+mod agent;
+mod arp;
+mod geneve;
+mod maps;
+mod parse;
+mod route;
+mod stats;
+mod transit;
+
+use aya_ebpf::{macros::xdp, programs::XdpContext};
+
+/// Egress of an endpoint: attached to the host-side end of its veth.
+#[xdp]
+pub fn agent(ctx: XdpContext) -> u32 {
+    agent::run(&ctx)
+}
+
+/// Ingress of the droplet: attached to the underlay NIC.
+#[xdp]
+pub fn transit(ctx: XdpContext) -> u32 {
+    transit::run(&ctx)
+}
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    // Unreachable in a verified program: the verifier rejects code that could reach it.
+    loop {}
+}

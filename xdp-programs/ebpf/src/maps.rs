@@ -1,0 +1,114 @@
+//! The maps (names match `alkaid_xdp_common::maps`) and typed lookups. Values are plain
+//! integers, so a row updated concurrently by the agent can at worst be read torn, never unsafe:
+//! every index derived from a value is masked before use.
+
+use alkaid_xdp_common::{
+    maps as m, AgentEndpoint, Config, DirectPathValue, EndpointKey, EndpointValue, NetworkKey,
+    NetworkValue, PeerValue, VpcValue,
+};
+use aya_ebpf::{
+    macros::map,
+    maps::{lpm_trie::Key, Array, DevMapHash, HashMap, LpmTrie, LruHashMap, PerCpuArray},
+};
+
+/// (vni, ip) -> endpoint: local endpoints (flag LOCAL, veth ifindex) and bouncer directories.
+#[map]
+pub static ENDPOINTS: HashMap<EndpointKey, EndpointValue> =
+    HashMap::with_max_entries(m::ENDPOINTS_MAX, 0);
+/// LPM (vni, subnet cidr) -> the subnet's bouncers and gateway.
+#[map]
+pub static NETWORKS: LpmTrie<NetworkKey, NetworkValue> =
+    LpmTrie::with_max_entries(m::NETWORKS_MAX, 0);
+/// vni -> the VPC's dividers.
+#[map]
+pub static VPCS: HashMap<u32, VpcValue> = HashMap::with_max_entries(m::VPCS_MAX, 0);
+/// droplet ip -> outer destination MAC.
+#[map]
+pub static PEERS: HashMap<u32, PeerValue> = HashMap::with_max_entries(m::PEERS_MAX, 0);
+/// host-side veth ifindex -> the endpoint behind it (VNI source for `agent`).
+#[map]
+pub static AGENT_ENDPOINTS: HashMap<u32, AgentEndpoint> =
+    HashMap::with_max_entries(m::AGENT_ENDPOINTS_MAX, 0);
+/// LRU (vni, ip) -> droplet: direct paths learned from return-to-sender options.
+#[map]
+pub static DIRECT_PATH: LruHashMap<EndpointKey, DirectPathValue> =
+    LruHashMap::with_max_entries(m::DIRECT_PATH_MAX, 0);
+/// ifindex -> ifindex: redirect targets (underlay NIC, endpoint veths).
+#[map]
+pub static TX_PORTS: DevMapHash = DevMapHash::with_max_entries(m::TX_PORTS_MAX, 0);
+/// [0] -> this droplet's config.
+#[map]
+pub static CONFIG: Array<Config> = Array::with_max_entries(1, 0);
+/// Per-CPU counters indexed by Verdict / DropReason.
+#[map]
+pub static STATS: PerCpuArray<u64> = PerCpuArray::with_max_entries(m::STATS_MAX, 0);
+
+#[inline(always)]
+pub fn config() -> Option<&'static Config> {
+    CONFIG.get(0)
+}
+
+#[inline(always)]
+pub fn agent_endpoint(ifindex: u32) -> Option<&'static AgentEndpoint> {
+    // SAFETY: see the module docs: the value is plain data, a torn read is harmless.
+    unsafe { AGENT_ENDPOINTS.get(&ifindex) }
+}
+
+#[inline(always)]
+pub fn endpoint(vni: u32, ip: u32) -> Option<&'static EndpointValue> {
+    // SAFETY: see the module docs.
+    unsafe { ENDPOINTS.get(&EndpointKey { vni, ip }) }
+}
+
+#[inline(always)]
+pub fn direct_path(vni: u32, ip: u32) -> Option<&'static DirectPathValue> {
+    // SAFETY: see the module docs.
+    unsafe { DIRECT_PATH.get(&EndpointKey { vni, ip }) }
+}
+
+/// Learns or refreshes (vni, ip) -> droplet; writes only when the row changes.
+#[inline(always)]
+pub fn learn_direct_path(vni: u32, ip: u32, droplet_ip: u32) -> bool {
+    let key = EndpointKey { vni, ip };
+    if let Some(cur) = direct_path(vni, ip) {
+        if cur.droplet_ip == droplet_ip {
+            return false;
+        }
+    }
+    let v = DirectPathValue {
+        droplet_ip,
+        flags: alkaid_xdp_common::DIRECT_PATH_F_LEARNED,
+    };
+    DIRECT_PATH.insert(&key, &v, 0).is_ok()
+}
+
+/// Longest-prefix match of (vni, ip).
+#[inline(always)]
+pub fn network_lpm(vni: u32, ip: u32) -> Option<&'static NetworkValue> {
+    NETWORKS.get(Key::new(64, NetworkKey { vni, ip }))
+}
+
+/// Exact subnet row (prefix_len already includes the 32 VNI bits).
+#[inline(always)]
+pub fn network(prefix_len: u32, key: NetworkKey) -> Option<&'static NetworkValue> {
+    NETWORKS.get(Key::new(prefix_len, key))
+}
+
+#[inline(always)]
+pub fn vpc(vni: u32) -> Option<&'static VpcValue> {
+    // SAFETY: see the module docs.
+    unsafe { VPCS.get(&vni) }
+}
+
+/// Outer destination MAC for a droplet: PEERS, else the configured default, else `None`.
+#[inline(always)]
+pub fn peer_mac(cfg: &Config, droplet_ip: u32) -> Option<[u8; 6]> {
+    // SAFETY: see the module docs.
+    if let Some(p) = unsafe { PEERS.get(&droplet_ip) } {
+        return Some(p.mac);
+    }
+    if cfg.default_peer_mac != [0u8; 6] {
+        return Some(cfg.default_peer_mac);
+    }
+    None
+}

@@ -1,0 +1,152 @@
+//! `transit`: ingress of the droplet (XDP on the underlay NIC).
+//!
+//! Anything that is not IPv4/UDP/6081 to this droplet's IP is XDP_PASSed untouched. Overlay
+//! packets: Geneve parse with the option walk ([`crate::geneve::parse`]), then by (vni, inner
+//! dst):
+//! 1. Local endpoint -> learn (vni, inner src) -> RTS droplet into DIRECT_PATH, set the inner
+//!    MACs, strip the outer headers, redirect into the endpoint's veth.
+//! 2. Remote endpoint (we bounce its subnet) -> retarget the outer header to its droplet.
+//! 3. [`crate::route::resolve`]: NETWORKS -> a bouncer (divider, or stale direct path bounced
+//!    back to the directory), VPCS -> a divider, else unknown VNI.
+//! Retargets decrement the outer TTL (<= 1 dropped), set outer src to this droplet, fix the
+//! IPv4 checksum incrementally, zero the UDP checksum, and XDP_TX.
+
+use alkaid_xdp_common::{
+    csum,
+    wire::{ETH_LEN, ETH_P_IPV4, GENEVE_PORT, IPPROTO_UDP},
+    Config, DropReason, Verdict, ENDPOINT_F_LOCAL,
+};
+use aya_ebpf::{bindings::xdp_action, programs::XdpContext};
+
+use crate::{
+    agent::l4_hash,
+    geneve, maps,
+    parse::{self, EthHdr, Ipv4Hdr, UdpHdr},
+    route, stats,
+};
+
+#[inline(always)]
+pub fn run(ctx: &XdpContext) -> u32 {
+    match try_run(ctx) {
+        Ok(action) => action,
+        Err(reason) => stats::drop(reason),
+    }
+}
+
+#[inline(always)]
+fn pass() -> Result<u32, DropReason> {
+    stats::verdict(Verdict::Passthrough);
+    Ok(xdp_action::XDP_PASS)
+}
+
+#[inline(always)]
+fn try_run(ctx: &XdpContext) -> Result<u32, DropReason> {
+    let eth: EthHdr = parse::load(ctx, 0).ok_or(DropReason::EthTruncated)?;
+    if u16::from_be_bytes(eth.proto) != ETH_P_IPV4 {
+        return pass();
+    }
+    let ip: Ipv4Hdr = parse::load(ctx, ETH_LEN).ok_or(DropReason::Ipv4Truncated)?;
+    let ihl = ip.header_len().ok_or(DropReason::Ipv4BadIhl)?;
+    let Some(cfg) = maps::config() else {
+        // Not configured yet: behave as if absent.
+        return pass();
+    };
+    if ip.dst() != cfg.droplet_ip || ip.proto != IPPROTO_UDP {
+        return pass();
+    }
+    let frag = u16::from_be_bytes(ip.frag);
+    if frag & 0x1fff != 0 {
+        // A later fragment: no UDP header to tell overlay from not; the kernel reassembles.
+        return pass();
+    }
+    let udp_off = ETH_LEN + ihl;
+    let udp: UdpHdr = parse::load(ctx, udp_off).ok_or(DropReason::UdpTruncated)?;
+    if u16::from_be_bytes(udp.dport) != GENEVE_PORT {
+        return pass();
+    }
+    if frag & 0x2000 != 0 {
+        return Err(DropReason::Ipv4Fragment);
+    }
+    let tun = geneve::parse(ctx, udp_off)?;
+    let inner_off = tun.inner_off;
+    let inner_eth: EthHdr = parse::load(ctx, inner_off).ok_or(DropReason::InnerTruncated)?;
+    if u16::from_be_bytes(inner_eth.proto) != ETH_P_IPV4 {
+        return Err(DropReason::NotIpv4);
+    }
+    let inner_ip_off = inner_off + ETH_LEN;
+    let inner: Ipv4Hdr = parse::load(ctx, inner_ip_off).ok_or(DropReason::InnerTruncated)?;
+    let inner_ihl = inner.header_len().ok_or(DropReason::Ipv4BadIhl)?;
+    let vni = tun.vni;
+    let dst = inner.dst();
+
+    if let Some(ep) = maps::endpoint(vni, dst) {
+        if ep.flags & ENDPOINT_F_LOCAL != 0 {
+            if tun.rts != 0
+                && tun.rts != cfg.droplet_ip
+                && maps::learn_direct_path(vni, inner.src(), tun.rts)
+            {
+                stats::verdict(Verdict::LearnDirectPath);
+            }
+            let out = EthHdr {
+                dst: ep.mac,
+                src: cfg.gateway_mac,
+                proto: inner_eth.proto,
+            };
+            parse::store(ctx, inner_off, &out).ok_or(DropReason::InnerTruncated)?;
+            parse::adjust_head(ctx, inner_off as i32).ok_or(DropReason::InnerTruncated)?;
+            let action = maps::TX_PORTS
+                .redirect(ep.ifindex, 0)
+                .map_err(|_| DropReason::NoTxPort)?;
+            stats::verdict(Verdict::Decap);
+            return Ok(action);
+        }
+        if ep.droplet_ip == cfg.droplet_ip {
+            return Err(DropReason::NoRoute);
+        }
+        return retarget(ctx, cfg, &ip, ep.droplet_ip, Verdict::BouncerRetarget);
+    }
+    let hash = l4_hash(ctx, inner_ip_off, &inner, inner_ihl);
+    let (target, verdict) = route::resolve(vni, dst, hash, cfg.droplet_ip)?;
+    retarget(ctx, cfg, &ip, target, verdict)
+}
+
+/// Sends the packet on to `target`: outer MACs, src = us, dst = target, TTL - 1, checksum
+/// updated incrementally (valid for any IHL), UDP checksum zeroed (IPv4 allows it), XDP_TX.
+#[inline(always)]
+fn retarget(
+    ctx: &XdpContext,
+    cfg: &Config,
+    ip: &Ipv4Hdr,
+    target: u32,
+    verdict: Verdict,
+) -> Result<u32, DropReason> {
+    if ip.ttl <= 1 {
+        return Err(DropReason::TtlExceeded);
+    }
+    let mac = maps::peer_mac(cfg, target).ok_or(DropReason::NoPeerMac)?;
+    let mut out = *ip;
+    out.ttl = ip.ttl - 1;
+    out.src = cfg.droplet_ip.to_ne_bytes();
+    out.dst = target.to_ne_bytes();
+    let mut c = csum::replace16(
+        ip.csum,
+        u16::from_ne_bytes([ip.ttl, ip.proto]),
+        u16::from_ne_bytes([out.ttl, out.proto]),
+    );
+    c = csum::replace32(c, ip.src(), cfg.droplet_ip);
+    c = csum::replace32(c, ip.dst(), target);
+    out.csum = c;
+    let eth = EthHdr {
+        dst: mac,
+        src: cfg.droplet_mac,
+        proto: ETH_P_IPV4.to_be_bytes(),
+    };
+    parse::store(ctx, 0, &eth).ok_or(DropReason::EthTruncated)?;
+    parse::store(ctx, ETH_LEN, &out).ok_or(DropReason::Ipv4Truncated)?;
+    // UDP checksum field: outer IHL is 5 on everything we accept from our own senders, but
+    // honour the real IHL.
+    let ihl = ((ip.vihl & 0x0f) as usize) * 4;
+    parse::store(ctx, ETH_LEN + ihl + 6, &[0u8; 2]).ok_or(DropReason::UdpTruncated)?;
+    stats::verdict(verdict);
+    Ok(xdp_action::XDP_TX)
+}

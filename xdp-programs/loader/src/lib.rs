@@ -1,0 +1,28 @@
+//! Host side of the Alkaid XDP data plane: loads the embedded eBPF object, attaches `agent`
+//! and `transit`, pins, and gives typed access to every map. The only crate that imports aya.
+//!
+//! Layout:
+//! - [`Programs`] (`programs.rs`): load (fresh or adopting pinned maps), attach per interface
+//!   in native or generic mode, pin programs, links and maps under a bpffs directory, and run a
+//!   program through BPF_PROG_TEST_RUN ([`Programs::test_run`]).
+//! - [`Maps`] (`maps.rs`): typed upsert/remove/get for each map in
+//!   [`alkaid_xdp_common::maps`], direct-path invalidation.
+//! - [`Counters`] (`counters.rs`): the per-CPU STATS summed per verdict and drop reason.
+//!
+//! Data flows one way: the droplet agent computes rows (from the control plane's per-droplet
+//! tables) and writes them through [`Maps`]; the programs read them per packet and bump STATS.
+#![forbid(unsafe_code)]
+
+mod counters;
+mod error;
+mod maps;
+mod programs;
+
+pub use alkaid_xdp_common as common;
+pub use counters::Counters;
+pub use error::{Error, Result};
+pub use maps::Maps;
+pub use programs::{Mode, Prog, Programs, RunResult};
+
+/// The compiled eBPF object (bpfel), embedded at build time.
+pub static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/alkaid-xdp"));

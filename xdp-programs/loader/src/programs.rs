@@ -1,0 +1,243 @@
+//! Loading, attaching, pinning and test-running the two programs.
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use alkaid_xdp_common::maps as names;
+use aya::{
+    Ebpf, EbpfLoader,
+    programs::{
+        TestRun, TestRunOptions, Xdp, XdpMode,
+        links::{FdLink, PinnedLink},
+        xdp::XdpLink,
+    },
+};
+
+use crate::{Counters, Error, Maps, OBJECT, Result};
+
+/// One of the two programs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Prog {
+    /// Host side of each endpoint veth.
+    Agent,
+    /// The droplet's underlay NIC.
+    Transit,
+}
+
+impl Prog {
+    /// Program name in the object.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Prog::Agent => names::PROG_AGENT,
+            Prog::Transit => names::PROG_TRANSIT,
+        }
+    }
+}
+
+/// XDP attach mode, chosen per interface (see shared/notes/xdp-on-veth.md: native on a veth
+/// needs XDP on the peer; generic keeps the pod's TSO).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Mode {
+    /// Driver (native) mode.
+    Native,
+    /// Generic (skb) mode.
+    #[default]
+    Generic,
+}
+
+impl From<Mode> for XdpMode {
+    fn from(m: Mode) -> Self {
+        match m {
+            Mode::Native => XdpMode::Driver,
+            Mode::Generic => XdpMode::Skb,
+        }
+    }
+}
+
+/// Outcome of one BPF_PROG_TEST_RUN.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunResult {
+    /// XDP action returned (`XDP_DROP` = 1, `XDP_PASS` = 2, `XDP_TX` = 3, `XDP_REDIRECT` = 4).
+    pub action: u32,
+    /// The packet as the program left it.
+    pub data: Vec<u8>,
+    /// Kernel-measured average time per run.
+    pub duration: Duration,
+}
+
+/// The loaded programs and their maps.
+pub struct Programs {
+    ebpf: Ebpf,
+    maps: Maps,
+}
+
+impl Programs {
+    /// Loads the embedded object with fresh, unpinned maps, and loads both programs into the
+    /// kernel (this is where the verifier runs).
+    ///
+    /// # Errors
+    /// Without root/CAP_BPF, or if the verifier rejects a program.
+    pub fn load() -> Result<Self> {
+        let ebpf = Ebpf::load(OBJECT).map_err(Error::Load)?;
+        Self::finish(ebpf)
+    }
+
+    /// Loads with every map pinned as `dir/NAME` on a bpffs: maps already pinned there are
+    /// adopted with their contents (an agent restart keeps forwarding state), missing ones are
+    /// created and pinned. `dir` is created if needed.
+    ///
+    /// # Errors
+    /// As [`Programs::load`], or if `dir` is not on a bpffs.
+    pub fn load_pinned(dir: &Path) -> Result<Self> {
+        fs::create_dir_all(dir).map_err(|source| Error::Io {
+            path: dir.to_owned(),
+            source,
+        })?;
+        let paths: Vec<(&'static str, PathBuf)> =
+            names::ALL.iter().map(|n| (*n, dir.join(n))).collect();
+        let mut loader = EbpfLoader::new();
+        for (name, path) in &paths {
+            loader.map_pin_path(name, path.as_path());
+        }
+        let ebpf = loader.load(OBJECT).map_err(Error::Load)?;
+        Self::finish(ebpf)
+    }
+
+    fn finish(mut ebpf: Ebpf) -> Result<Self> {
+        for prog in [Prog::Agent, Prog::Transit] {
+            xdp_mut(&mut ebpf, prog)?
+                .load()
+                .map_err(|source| Error::Program {
+                    name: prog.name(),
+                    source,
+                })?;
+        }
+        let maps = Maps::take_all(&mut ebpf)?;
+        Ok(Self { ebpf, maps })
+    }
+
+    /// The maps.
+    pub fn maps(&self) -> &Maps {
+        &self.maps
+    }
+
+    /// The maps, for writing.
+    pub fn maps_mut(&mut self) -> &mut Maps {
+        &mut self.maps
+    }
+
+    /// Per-verdict and per-drop-reason totals over all CPUs.
+    pub fn counters(&self) -> Result<Counters> {
+        Counters::read(&self.maps)
+    }
+
+    /// Attaches `prog` to `ifindex`. The attachment lives as long as this `Programs` (bpf_link
+    /// semantics): use [`Programs::attach_pinned`] for one that survives a restart.
+    pub fn attach(&mut self, prog: Prog, ifindex: u32, mode: Mode) -> Result<()> {
+        xdp_mut(&mut self.ebpf, prog)?
+            .attach_to_if_index(ifindex, mode.into())
+            .map_err(|source| Error::Program {
+                name: prog.name(),
+                source,
+            })?;
+        Ok(())
+    }
+
+    /// Attaches `prog` to `ifindex` through a bpf_link pinned at `link_path`, so it keeps
+    /// forwarding when this process exits. If a link is already pinned there (a previous agent),
+    /// it is atomically switched to this program instead: no packet sees a detached interface.
+    pub fn attach_pinned(
+        &mut self,
+        prog: Prog,
+        ifindex: u32,
+        mode: Mode,
+        link_path: &Path,
+    ) -> Result<()> {
+        let perr = |source| Error::Program {
+            name: prog.name(),
+            source,
+        };
+        let xdp = xdp_mut(&mut self.ebpf, prog)?;
+        if link_path.exists() {
+            let pinned = PinnedLink::from_pin(link_path)
+                .map_err(|e| Error::Invalid(format!("pinned link {}: {e}", link_path.display())))?;
+            let link = XdpLink::try_from(FdLink::from(pinned)).map_err(|e| {
+                Error::Invalid(format!(
+                    "pinned link {} is not XDP: {e}",
+                    link_path.display()
+                ))
+            })?;
+            let id = xdp.attach_to_link(link).map_err(perr)?;
+            // Keep the link alive past this process: it stays pinned; forget our handle.
+            let link = xdp.take_link(id).map_err(perr)?;
+            std::mem::forget(link);
+            return Ok(());
+        }
+        let id = xdp.attach_to_if_index(ifindex, mode.into()).map_err(perr)?;
+        let link = xdp.take_link(id).map_err(perr)?;
+        let fd_link = FdLink::try_from(link).map_err(|e| {
+            Error::Invalid(format!("attach of {} is not a bpf_link: {e}", prog.name()))
+        })?;
+        fd_link.pin(link_path).map_err(|source| Error::Pin {
+            path: link_path.to_owned(),
+            source,
+        })?;
+        Ok(())
+    }
+
+    /// Runs `prog` once over `packet` through BPF_PROG_TEST_RUN (no device involved; redirects
+    /// return XDP_REDIRECT). `ingress_ifindex` must name an existing interface if set (the
+    /// `agent` program keys AGENT_ENDPOINTS by it).
+    pub fn test_run(
+        &self,
+        prog: Prog,
+        packet: &[u8],
+        ingress_ifindex: Option<u32>,
+        repeat: u32,
+    ) -> Result<RunResult> {
+        let xdp: &Xdp = self
+            .ebpf
+            .program(prog.name())
+            .ok_or_else(|| Error::Invalid(format!("no program {}", prog.name())))?
+            .try_into()
+            .map_err(|source| Error::Program {
+                name: prog.name(),
+                source,
+            })?;
+        // struct xdp_md { data, data_end, data_meta, ingress_ifindex, rx_queue_index,
+        // egress_ifindex }: only ingress_ifindex is set.
+        let mut ctx = [0u8; 24];
+        ctx[12..16].copy_from_slice(&ingress_ifindex.unwrap_or(0).to_ne_bytes());
+        let mut out = vec![0u8; packet.len() + 512];
+        let opts = TestRunOptions {
+            data_in: Some(packet),
+            data_out: Some(&mut out),
+            ctx_in: ingress_ifindex.map(|_| &ctx[..]),
+            repeat: repeat.max(1),
+            ..TestRunOptions::default()
+        };
+        let r = xdp.test_run(opts).map_err(|source| Error::Program {
+            name: prog.name(),
+            source,
+        })?;
+        out.truncate(r.data_size_out as usize);
+        Ok(RunResult {
+            action: r.return_value,
+            data: out,
+            duration: r.duration,
+        })
+    }
+}
+
+fn xdp_mut(ebpf: &mut Ebpf, prog: Prog) -> Result<&mut Xdp> {
+    ebpf.program_mut(prog.name())
+        .ok_or_else(|| Error::Invalid(format!("no program {} in the object", prog.name())))?
+        .try_into()
+        .map_err(|source| Error::Program {
+            name: prog.name(),
+            source,
+        })
+}
