@@ -96,7 +96,7 @@ counter_enum!(
         SpoofedMac = 15 => "spoofed_mac",
         /// agent: the ingress veth has no AGENT_ENDPOINTS row.
         NoEndpoint = 16 => "no_endpoint",
-        /// CONFIG not written yet.
+        /// agent: CONFIG not written yet (droplet IP 0).
         NoConfig = 17 => "no_config",
         /// No PEERS row for the target droplet and no default peer MAC.
         NoPeerMac = 18 => "no_peer_mac",

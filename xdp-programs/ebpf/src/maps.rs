@@ -43,9 +43,10 @@ pub static CONFIG: Array<Config> = Array::with_max_entries(1, 0);
 #[map]
 pub static STATS: PerCpuArray<u64> = PerCpuArray::with_max_entries(m::STATS_MAX, 0);
 
+/// This droplet's config; `None` until the agent has written it (droplet IP still 0).
 #[inline(always)]
 pub fn config() -> Option<&'static Config> {
-    CONFIG.get(0)
+    CONFIG.get(0).filter(|c| c.droplet_ip != 0)
 }
 
 #[inline(always)]

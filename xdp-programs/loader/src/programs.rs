@@ -208,8 +208,11 @@ impl Programs {
                 source,
             })?;
         // struct xdp_md { data, data_end, data_meta, ingress_ifindex, rx_queue_index,
-        // egress_ifindex }: only ingress_ifindex is set.
+        // egress_ifindex } (u32 each): the kernel takes data_end as the packet length.
         let mut ctx = [0u8; 24];
+        let len = u32::try_from(packet.len())
+            .map_err(|_| Error::Invalid(format!("packet of {} bytes", packet.len())))?;
+        ctx[4..8].copy_from_slice(&len.to_ne_bytes());
         ctx[12..16].copy_from_slice(&ingress_ifindex.unwrap_or(0).to_ne_bytes());
         let mut out = vec![0u8; packet.len() + 512];
         let opts = TestRunOptions {
