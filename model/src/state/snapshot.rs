@@ -1,0 +1,57 @@
+//! Snapshot and restore. A snapshot is the postcard encoding of the truth only; restore
+//! rebuilds indexes and tables from it, so a restored state equals the original and behaves
+//! identically on further commands.
+
+use crate::error::{Error, Result};
+use crate::table::CountedTable;
+
+use super::ClusterState;
+use super::index::Index;
+use super::truth::Truth;
+
+/// Leading bytes of every snapshot: format name and version.
+const MAGIC: &[u8; 8] = b"ALKAID\x00\x01";
+
+impl ClusterState {
+    /// Encodes the truth: objects, allocations, placements, versions, pending acks.
+    pub fn snapshot(&self) -> Vec<u8> {
+        let mut out = MAGIC.to_vec();
+        postcard::to_io(&self.truth, &mut out).expect("writing to a Vec cannot fail");
+        out
+    }
+
+    /// Rebuilds a state from [`snapshot`](Self::snapshot) bytes.
+    ///
+    /// # Errors
+    /// [`Error::Snapshot`] if the bytes are not a snapshot of this format.
+    pub fn restore(bytes: &[u8]) -> Result<Self> {
+        let body = bytes
+            .strip_prefix(MAGIC.as_slice())
+            .ok_or(Error::Snapshot {
+                source: postcard::Error::DeserializeBadEncoding,
+            })?;
+        let truth: Truth =
+            postcard::from_bytes(body).map_err(|source| Error::Snapshot { source })?;
+        let mut state = Self {
+            idx: Index::rebuild(&truth),
+            truth,
+        };
+        for (name, table) in state.desired_tables() {
+            state.idx.droplets.get_mut(&name).expect("indexed").table =
+                CountedTable::from_table(table);
+        }
+        Ok(state)
+    }
+
+    /// Whether two states hold the same truth and the same tables.
+    pub fn same_as(&self, other: &Self) -> bool {
+        self.truth == other.truth
+            && self.idx.droplets.len() == other.idx.droplets.len()
+            && self
+                .idx
+                .droplets
+                .iter()
+                .zip(&other.idx.droplets)
+                .all(|((a, x), (b, y))| a == b && x.table.table == y.table.table)
+    }
+}

@@ -1,0 +1,82 @@
+//! The truth: what snapshots hold. Everything else in [`ClusterState`](super::ClusterState)
+//! is derived from it on restore.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ipam::Ipam;
+use crate::resource::{DropletPhase, DropletSpec, SubnetSpec, VpcSpec};
+use crate::types::{DropletName, EndpointKey, MacAddr, Vni};
+
+use super::ObjRef;
+
+/// Acknowledgement tracking of one object: it is programmed when `waiting` is empty.
+/// `generation` increases each time the set of droplets that must hold it changes, so
+/// acknowledgements for an older generation are ignored.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct AckState {
+    pub(crate) generation: u32,
+    pub(crate) waiting: Vec<DropletName>,
+}
+
+/// One droplet holding a role, and the droplet's table version that first included it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Holder {
+    pub(crate) droplet: DropletName,
+    pub(crate) since: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct VpcRec {
+    pub(crate) spec: VpcSpec,
+    pub(crate) vni: Vni,
+    /// Sorted by droplet name.
+    pub(crate) dividers: Vec<Holder>,
+    pub(crate) ack: AckState,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SubnetRec {
+    pub(crate) spec: SubnetSpec,
+    pub(crate) vni: Vni,
+    pub(crate) gateway: Ipv4Addr,
+    /// Sorted by droplet name.
+    pub(crate) bouncers: Vec<Holder>,
+    pub(crate) ipam: Ipam,
+    pub(crate) ack: AckState,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct DropletRec {
+    pub(crate) spec: DropletSpec,
+    pub(crate) phase: DropletPhase,
+    pub(crate) last_seen: u64,
+    /// Highest table version the droplet acknowledged.
+    pub(crate) acked: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct EndpointRec {
+    pub(crate) subnet: String,
+    pub(crate) droplet: DropletName,
+    pub(crate) ip: Ipv4Addr,
+    pub(crate) mac: MacAddr,
+    pub(crate) pod: String,
+    pub(crate) ack: AckState,
+}
+
+/// Objects waiting for a droplet to acknowledge a version: (object, generation).
+pub(crate) type Waiters = BTreeMap<u64, Vec<(ObjRef, u32)>>;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Truth {
+    pub(crate) vpcs: BTreeMap<String, VpcRec>,
+    pub(crate) subnets: BTreeMap<String, SubnetRec>,
+    pub(crate) droplets: BTreeMap<DropletName, DropletRec>,
+    pub(crate) endpoints: BTreeMap<EndpointKey, EndpointRec>,
+    /// Table version per droplet; kept after removal so versions never go back.
+    pub(crate) versions: BTreeMap<DropletName, u64>,
+    pub(crate) pending: BTreeMap<DropletName, Waiters>,
+}
