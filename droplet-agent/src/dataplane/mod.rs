@@ -1,0 +1,65 @@
+//! The data plane behind one trait: the aya implementation over the real BPF maps, and an
+//! in-memory fake for tests and simulation. Only `aya.rs` may import aya.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+
+pub mod fake;
+
+pub use fake::FakeDataplane;
+
+/// An endpoint interface on this droplet: the host end of its veth, where the `agent`
+/// program runs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndpointAttachment {
+    /// Host-side veth name.
+    pub host_ifname: String,
+    /// Host-side veth ifindex.
+    pub host_ifindex: u32,
+    /// The endpoint's VPC.
+    pub vni: u32,
+    /// The endpoint's address.
+    pub ip: Ipv4Addr,
+    /// The endpoint's MAC.
+    pub mac: [u8; 6],
+}
+
+/// Per-name counters (verdicts and drop reasons summed over CPUs).
+pub type Counters = BTreeMap<String, u64>;
+
+/// What the agent does to packets. Implementations are internally synchronized: every method
+/// takes `&self` and may be called from the programming stream and the CNI server at once.
+pub trait Dataplane: Send + Sync + 'static {
+    /// Attaches the `agent` program to an endpoint's host veth and records its ifindex for
+    /// local delivery. Idempotent: attaching the same interface again replaces the entry.
+    ///
+    /// # Errors
+    /// [`crate::Error::Dataplane`] if the program or maps refuse.
+    ///
+    /// # Panics
+    /// Never.
+    fn attach_endpoint(&self, ep: &EndpointAttachment) -> Result<()>;
+
+    /// Forgets an endpoint interface (the veth itself is deleted by the caller; the link
+    /// goes with it). Returns whether it was attached.
+    ///
+    /// # Errors
+    /// [`crate::Error::Dataplane`] if the maps refuse.
+    fn detach_endpoint(&self, ep: &EndpointAttachment) -> Result<bool>;
+
+    /// The attached endpoints, by host ifname.
+    ///
+    /// # Errors
+    /// [`crate::Error::Dataplane`] if the maps cannot be read.
+    fn endpoints(&self) -> Result<Vec<EndpointAttachment>>;
+
+    /// Per-reason counters.
+    ///
+    /// # Errors
+    /// [`crate::Error::Dataplane`] if the maps cannot be read.
+    fn counters(&self) -> Result<Counters>;
+}

@@ -1,0 +1,29 @@
+//! alkaid-agent: the per-droplet daemon.
+//!
+//! | Module | Role |
+//! |---|---|
+//! | [`cni`] | the `alkaid-cni` plugin logic and the agent's CNI socket server |
+//! | [`endpoint`] | CNI ADD/DEL/CHECK on the agent side: allocate, veth, attach, records |
+//! | [`alloc`] | endpoint allocation: the operator's control API, or a fake |
+//! | [`dataplane`] | the `Dataplane` trait and its in-memory fake |
+//! | [`pb`] | `alkaid.v1` <-> agent type conversions naming the bad field |
+//! | [`netlink`] | veth pairs, netns entry, addresses, routes (rtnetlink) |
+//! | [`netns`] | named network namespaces (create, delete, drop guard) |
+//! | `sys` | the only `unsafe`: `setns(2)` and the ethtool ioctl |
+//! | [`error`] | [`Error`] and [`Result`] |
+//!
+//! Data flow for a new pod: runtime -> `alkaid-cni` -> [`cni::protocol`] over a unix socket
+//! -> [`cni::server`] -> [`endpoint::Endpoints`] -> operator `AllocateEndpoint` ->
+//! [`netlink::create_veth`] -> data plane attach -> reply -> CNI result.
+
+pub mod alloc;
+pub mod cni;
+pub mod dataplane;
+pub mod endpoint;
+pub mod error;
+pub mod netlink;
+pub mod netns;
+pub mod pb;
+mod sys;
+
+pub use error::{Error, Result};

@@ -1,0 +1,151 @@
+//! The agent's raw system calls: `setns(2)` and the ethtool `ioctl(2)`. All `unsafe` in the
+//! crate lives here, each block with its `SAFETY:` argument.
+
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+/// `SIOCETHTOOL` from `<linux/sockios.h>`.
+const SIOCETHTOOL: libc::c_ulong = 0x8946;
+/// `ETHTOOL_GTXCSUM` / `ETHTOOL_STXCSUM` from `<linux/ethtool.h>`: legacy commands the
+/// kernel still maps onto the `tx-checksum-*` features (`ethtool -K IF tx on|off`).
+const ETHTOOL_GTXCSUM: u32 = 0x16;
+const ETHTOOL_STXCSUM: u32 = 0x17;
+
+/// `struct ethtool_value`.
+#[repr(C)]
+struct EthtoolValue {
+    cmd: u32,
+    data: u32,
+}
+
+/// `struct ifreq` with the `ifr_data` member of its union (40 bytes on 64-bit Linux).
+#[repr(C)]
+struct IfReqData {
+    name: [u8; libc::IFNAMSIZ],
+    data: *mut libc::c_void,
+    _pad: [u8; 24 - std::mem::size_of::<*mut libc::c_void>()],
+}
+
+/// Moves the calling thread into the network namespace `ns` (an open `/var/run/netns/x` or
+/// `/proc/PID/ns/net`). Only call it on a thread that is dedicated to that namespace.
+///
+/// # Errors
+/// The OS error from `setns(2)` (EINVAL: not a netns file; EPERM: not root).
+pub fn setns_net(ns: &File) -> io::Result<()> {
+    // SAFETY: setns only reads the descriptor, which `ns` keeps open for the call's
+    // duration; it changes the calling thread's netns, which callers confine to a thread
+    // they own.
+    let rc = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+fn ethtool(ifname: &str, cmd: u32, data: u32) -> io::Result<u32> {
+    let bytes = ifname.as_bytes();
+    if bytes.is_empty() || bytes.len() >= libc::IFNAMSIZ {
+        return Err(io::Error::from(io::ErrorKind::InvalidInput));
+    }
+    // SAFETY: plain socket(2) call; the returned descriptor is checked and then owned.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a fresh, valid descriptor that nothing else owns.
+    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut value = EthtoolValue { cmd, data };
+    let mut req = IfReqData {
+        name: [0; libc::IFNAMSIZ],
+        data: (&raw mut value).cast(),
+        _pad: [0; 24 - std::mem::size_of::<*mut libc::c_void>()],
+    };
+    req.name[..bytes.len()].copy_from_slice(bytes);
+    // SAFETY: `req` is a correctly laid out, NUL-terminated `struct ifreq` whose `ifr_data`
+    // points at `value`, a live `struct ethtool_value`; the kernel reads and writes only
+    // those two objects, both of which outlive the call.
+    let rc = unsafe { libc::ioctl(sock.as_raw_fd(), SIOCETHTOOL, &raw mut req) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(value.data)
+}
+
+/// Turns tx checksum offload on or off for `ifname` in the calling thread's netns
+/// (`ethtool -K IF tx on|off`).
+///
+/// # Errors
+/// The OS error (ENODEV: no such interface in this netns).
+pub fn set_tx_checksum(ifname: &str, on: bool) -> io::Result<()> {
+    ethtool(ifname, ETHTOOL_STXCSUM, u32::from(on)).map(|_| ())
+}
+
+/// Whether tx checksum offload is on for `ifname` in the calling thread's netns.
+///
+/// # Errors
+/// The OS error (ENODEV: no such interface in this netns).
+pub fn tx_checksum(ifname: &str) -> io::Result<bool> {
+    ethtool(ifname, ETHTOOL_GTXCSUM, 0).map(|v| v != 0)
+}
+
+/// Moves the calling thread into a new, empty network namespace.
+///
+/// # Errors
+/// The OS error from `unshare(2)`.
+pub fn unshare_net() -> io::Result<()> {
+    // SAFETY: unshare takes no pointers; it only changes the calling thread's netns, and
+    // callers run it on a thread they own and then discard.
+    let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+fn cstr(p: &std::path::Path) -> io::Result<std::ffi::CString> {
+    use std::os::unix::ffi::OsStrExt;
+    std::ffi::CString::new(p.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
+}
+
+/// Bind-mounts `src` onto the existing file `dst` (`mount --bind`).
+///
+/// # Errors
+/// The OS error from `mount(2)`.
+pub fn bind_mount(src: &std::path::Path, dst: &std::path::Path) -> io::Result<()> {
+    let (s, d) = (cstr(src)?, cstr(dst)?);
+    // SAFETY: both pointers are valid NUL-terminated strings that outlive the call; fstype
+    // and data may be NULL for MS_BIND.
+    let rc = unsafe {
+        libc::mount(
+            s.as_ptr(),
+            d.as_ptr(),
+            std::ptr::null(),
+            libc::MS_BIND,
+            std::ptr::null(),
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Lazily unmounts `path` (`umount -l`).
+///
+/// # Errors
+/// The OS error from `umount2(2)` (EINVAL: not a mount point).
+pub fn umount_detach(path: &std::path::Path) -> io::Result<()> {
+    let p = cstr(path)?;
+    // SAFETY: `p` is a valid NUL-terminated string that outlives the call.
+    let rc = unsafe { libc::umount2(p.as_ptr(), libc::MNT_DETACH) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}

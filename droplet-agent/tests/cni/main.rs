@@ -1,0 +1,370 @@
+//! Privileged: the real `alkaid-cni` binary run as a container runtime runs it, against an
+//! in-test agent CNI server (fake allocator, fake data plane), with real netns and veths.
+//! Needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN); skips with a message otherwise.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use alkaid_agent::alloc::FakeAllocator;
+use alkaid_agent::cni::server;
+use alkaid_agent::dataplane::{Dataplane, FakeDataplane};
+use alkaid_agent::endpoint::{ENCAP_OVERHEAD, Endpoints, EndpointsConfig, host_ifname};
+use alkaid_agent::netlink;
+use alkaid_agent::netns::NamedNetns;
+use serde_json::Value;
+use tokio::io::AsyncWriteExt;
+use tokio::process::Command;
+use tokio::sync::oneshot;
+
+const UNDERLAY_MTU: u32 = 1500;
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(2) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+macro_rules! require_root {
+    () => {
+        if !is_root() {
+            eprintln!("skipped: needs root (netns, veth)");
+            return;
+        }
+    };
+}
+
+/// Deletes a host link on drop, even on panic.
+struct LinkGuard(String);
+
+impl Drop for LinkGuard {
+    fn drop(&mut self) {
+        let name = self.0.clone();
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            rt.block_on(async {
+                let h = netlink::connect(Path::new("/")).ok()?;
+                netlink::delete_link(&h, &name).await.ok()
+            })
+        })
+        .join();
+    }
+}
+
+struct Harness {
+    _dir: tempfile::TempDir,
+    socket: PathBuf,
+    state_dir: PathBuf,
+    alloc: Arc<FakeAllocator>,
+    dataplane: Arc<FakeDataplane>,
+    ns: NamedNetns,
+    container: String,
+    _link: LinkGuard,
+    _stop: oneshot::Sender<()>,
+}
+
+impl Harness {
+    async fn start(tag: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("cni.sock");
+        let state_dir = dir.path().join("state");
+        let pid = std::process::id();
+        let ns = NamedNetns::create(&format!("alkcni-{pid}-{tag}")).unwrap();
+        let container = format!("ctr{pid}{tag}");
+        let link = LinkGuard(host_ifname(&container, "eth0"));
+        let alloc = Arc::new(FakeAllocator::new("10.77.0.0/24".parse().unwrap(), 7001));
+        let dataplane = Arc::new(FakeDataplane::new());
+        let host = netlink::connect(Path::new("/")).unwrap();
+        let eps = Arc::new(Endpoints::new(
+            EndpointsConfig {
+                state_dir: state_dir.clone(),
+                mtu: UNDERLAY_MTU - ENCAP_OVERHEAD,
+            },
+            Arc::clone(&alloc),
+            Arc::clone(&dataplane),
+            host,
+        ));
+        let listener = server::bind(&socket).unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(server::serve(listener, eps, async move {
+            let _ = stopped.await;
+        }));
+        Self {
+            _dir: dir,
+            socket,
+            state_dir,
+            alloc,
+            dataplane,
+            ns,
+            container,
+            _link: link,
+            _stop: stop,
+        }
+    }
+
+    fn conf(&self) -> String {
+        serde_json::json!({
+            "cniVersion": "1.0.0", "name": "alkaid", "type": "alkaid-cni",
+            "agentSocket": self.socket,
+        })
+        .to_string()
+    }
+
+    fn env(&self, cmd: &str) -> Vec<(String, String)> {
+        [
+            ("CNI_COMMAND", cmd.to_string()),
+            ("CNI_CONTAINERID", self.container.clone()),
+            ("CNI_NETNS", self.ns.path().display().to_string()),
+            ("CNI_IFNAME", "eth0".to_string()),
+            ("CNI_PATH", "/opt/cni/bin".to_string()),
+            (
+                "CNI_ARGS",
+                "IgnoreUnknown=1;K8S_POD_NAMESPACE=team;K8S_POD_NAME=web-0".to_string(),
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+
+    async fn nothing_changed(&self) {
+        assert!(
+            self.alloc.allocated().is_empty(),
+            "allocations: {:?}",
+            self.alloc.allocated()
+        );
+        assert!(self.dataplane.endpoints().unwrap().is_empty());
+        let records = std::fs::read_dir(&self.state_dir)
+            .map(|d| d.count())
+            .unwrap_or(0);
+        assert_eq!(records, 0, "records left in {}", self.state_dir.display());
+        assert!(
+            netlink::inspect(self.ns.path(), "eth0")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let host = netlink::connect(Path::new("/")).unwrap();
+        let hostif = host_ifname(&self.container, "eth0");
+        assert!(
+            netlink::link_by_name(&host, &hostif)
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+}
+
+/// Runs the real plugin binary exactly as a runtime does: env vars and config on stdin.
+async fn run_cni(env: &[(String, String)], stdin: &str) -> (i32, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_alkaid-cni"))
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.as_bytes()).await.unwrap();
+    drop(input);
+    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("plugin finished within 60 s")
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+    )
+}
+
+fn assert_error(out: &(i32, String), code: u64) -> Value {
+    assert_ne!(out.0, 0, "expected failure, got {}", out.1);
+    let v: Value = serde_json::from_str(&out.1).unwrap_or_else(|e| panic!("{e}: {:?}", out.1));
+    assert_eq!(v["code"], code, "{v}");
+    assert!(v["msg"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
+    assert!(v["cniVersion"].is_string(), "{v}");
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn add_check_del_roundtrip() {
+    require_root!();
+    let h = Harness::start("rt").await;
+    let out = run_cni(&h.env("ADD"), &h.conf()).await;
+    assert_eq!(out.0, 0, "ADD failed: {}", out.1);
+    let r: Value = serde_json::from_str(&out.1).unwrap();
+    assert_eq!(r["cniVersion"], "1.0.0");
+    let ifs = r["interfaces"].as_array().unwrap();
+    assert_eq!(ifs.len(), 2);
+    assert_eq!(ifs[0]["name"], host_ifname(&h.container, "eth0"));
+    assert!(ifs[0].get("sandbox").is_none());
+    assert_eq!(ifs[1]["name"], "eth0");
+    assert_eq!(ifs[1]["sandbox"], h.ns.path().display().to_string());
+    assert_eq!(r["ips"][0]["address"], "10.77.0.2/24");
+    assert_eq!(r["ips"][0]["gateway"], "10.77.0.1");
+    assert_eq!(r["ips"][0]["interface"], 1);
+    assert_eq!(r["routes"][0]["dst"], "0.0.0.0/0");
+    assert_eq!(r["routes"][0]["gw"], "10.77.0.1");
+    assert!(r["dns"].is_object());
+
+    let st = netlink::inspect(h.ns.path(), "eth0")
+        .await
+        .unwrap()
+        .expect("eth0 in the netns");
+    assert_eq!(
+        alkaid_agent::pb::format_mac(&st.mac),
+        ifs[1]["mac"].as_str().unwrap()
+    );
+    assert_eq!(st.mtu, UNDERLAY_MTU - ENCAP_OVERHEAD);
+    assert!(st.up);
+    assert_eq!(st.addresses, vec!["10.77.0.2/24".parse().unwrap()]);
+    let gw = Some("10.77.0.1".parse().unwrap());
+    assert!(
+        st.routes.contains(&("0.0.0.0/0".parse().unwrap(), gw)),
+        "{:?}",
+        st.routes
+    );
+    assert!(
+        st.routes.contains(&("10.77.0.0/24".parse().unwrap(), None)),
+        "{:?}",
+        st.routes
+    );
+    assert!(
+        !st.tx_checksum,
+        "tx checksum offload must be off in the pod"
+    );
+    let lo = netlink::inspect(h.ns.path(), "lo").await.unwrap().unwrap();
+    assert!(lo.up);
+    let host = netlink::connect(Path::new("/")).unwrap();
+    let hostif = netlink::link_by_name(&host, &host_ifname(&h.container, "eth0"))
+        .await
+        .unwrap();
+    assert!(hostif.is_some());
+    let att = h.dataplane.endpoints().unwrap();
+    assert_eq!(att.len(), 1);
+    assert_eq!(att[0].vni, 7001);
+    assert_eq!(h.alloc.allocated().len(), 1);
+    assert!(
+        h.alloc
+            .allocated()
+            .contains_key(&("team".to_string(), "web-0".to_string()))
+    );
+
+    let mut check_conf: Value = serde_json::from_str(&h.conf()).unwrap();
+    check_conf["prevResult"] = r.clone();
+    let out = run_cni(&h.env("CHECK"), &check_conf.to_string()).await;
+    assert_eq!(out, (0, String::new()), "CHECK");
+
+    let out = run_cni(&h.env("DEL"), &h.conf()).await;
+    assert_eq!(out, (0, String::new()), "DEL");
+    h.nothing_changed().await;
+    let out = run_cni(&h.env("DEL"), &h.conf()).await;
+    assert_eq!(out, (0, String::new()), "second DEL is idempotent");
+    let mut no_netns = h.env("DEL");
+    no_netns.retain(|(k, _)| k != "CNI_NETNS");
+    assert_eq!(
+        run_cni(&no_netns, &h.conf()).await.0,
+        0,
+        "DEL without CNI_NETNS"
+    );
+    assert_error(&run_cni(&h.env("CHECK"), &h.conf()).await, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_detects_tampering() {
+    require_root!();
+    let h = Harness::start("tamper").await;
+    assert_eq!(run_cni(&h.env("ADD"), &h.conf()).await.0, 0);
+    let ns = h.ns.path().to_path_buf();
+    netlink::in_netns(&ns, |nl| async move {
+        let link = netlink::link_by_name(&nl, "eth0").await?.expect("eth0");
+        nl.link()
+            .set(link.header.index)
+            .mtu(1300)
+            .execute()
+            .await
+            .map_err(|e| alkaid_agent::Error::netlink("set mtu", "eth0", e))
+    })
+    .await
+    .unwrap();
+    let v = assert_error(&run_cni(&h.env("CHECK"), &h.conf()).await, 103);
+    assert!(v["msg"].as_str().unwrap().contains("mtu"), "{v}");
+    assert_eq!(run_cni(&h.env("DEL"), &h.conf()).await.0, 0);
+    h.nothing_changed().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gives_spec_errors_and_changes_nothing() {
+    require_root!();
+    let h = Harness::start("bad").await;
+    let without = |k: &str| {
+        let mut e = h.env("ADD");
+        e.retain(|(n, _)| n != k);
+        e
+    };
+    assert_error(&run_cni(&h.env("ADD"), "{\"cniVersion\": ").await, 6);
+    assert_error(&run_cni(&h.env("ADD"), "").await, 6);
+    let v = assert_error(
+        &run_cni(
+            &h.env("ADD"),
+            r#"{"cniVersion":"0.1.0","name":"n","type":"alkaid-cni"}"#,
+        )
+        .await,
+        1,
+    );
+    assert!(v["details"].as_str().unwrap().contains("1.0.0"), "{v}");
+    assert_error(
+        &run_cni(
+            &h.env("ADD"),
+            r#"{"cniVersion":"1.0.0","type":"alkaid-cni"}"#,
+        )
+        .await,
+        7,
+    );
+    for var in ["CNI_COMMAND", "CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME"] {
+        let v = assert_error(&run_cni(&without(var), &h.conf()).await, 4);
+        assert!(v["details"].as_str().unwrap().contains(var), "{var}: {v}");
+    }
+    let mut gone = h.env("ADD");
+    gone.retain(|(k, _)| k != "CNI_NETNS");
+    gone.push((
+        "CNI_NETNS".into(),
+        "/var/run/netns/alkaid-no-such-netns".into(),
+    ));
+    assert_error(&run_cni(&gone, &h.conf()).await, 4);
+    h.nothing_changed().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_down_is_try_again_and_version_needs_no_agent() {
+    require_root!();
+    let h = Harness::start("down").await;
+    let conf = serde_json::json!({
+        "cniVersion": "1.0.0", "name": "alkaid", "type": "alkaid-cni",
+        "agentSocket": h.socket.with_file_name("absent.sock"),
+    })
+    .to_string();
+    assert_error(&run_cni(&h.env("ADD"), &conf).await, 11);
+    let out = run_cni(
+        &[("CNI_COMMAND".into(), "VERSION".into())],
+        r#"{"cniVersion":"1.0.0"}"#,
+    )
+    .await;
+    assert_eq!(out.0, 0);
+    let v: Value = serde_json::from_str(&out.1).unwrap();
+    assert_eq!(
+        v["supportedVersions"],
+        serde_json::json!(["0.4.0", "1.0.0"])
+    );
+    h.nothing_changed().await;
+}
