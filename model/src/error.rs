@@ -339,6 +339,13 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// A command that cannot be decoded.
+    #[error("command cannot be decoded; it was written by an incompatible version or is corrupt")]
+    CommandDecode {
+        /// The decoder's error.
+        #[source]
+        source: postcard::Error,
+    },
     /// A snapshot that cannot be decoded.
     #[error("snapshot cannot be decoded; it was written by an incompatible version or is corrupt")]
     Snapshot {

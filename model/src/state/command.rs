@@ -97,6 +97,21 @@ pub enum Command {
     },
 }
 
+impl Command {
+    /// The postcard encoding, for the Raft log.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        postcard::to_allocvec(self).expect("commands always encode")
+    }
+
+    /// Decodes [`to_bytes`](Self::to_bytes) output.
+    ///
+    /// # Errors
+    /// [`Error::CommandDecode`] if the bytes are not a command.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, Error> {
+        postcard::from_bytes(bytes).map_err(|source| Error::CommandDecode { source })
+    }
+}
+
 /// What an endpoint allocation gives the CNI plugin.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EndpointAllocation {
