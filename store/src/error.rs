@@ -60,6 +60,13 @@ pub enum Error {
         /// How long the caller waited.
         after: Duration,
     },
+    /// This replica proposed the entry at `index` but then lost its log there to a snapshot:
+    /// the command may or may not have been applied.
+    #[error("outcome of the proposal at index {index} is unknown; read before retrying")]
+    OutcomeUnknown {
+        /// The log index of the proposal.
+        index: u64,
+    },
     /// The replica's driver task has stopped (shut down or failed).
     #[error("replica has stopped; restart it or use another replica")]
     Stopped,
@@ -135,7 +142,7 @@ impl From<Error> for tonic::Status {
             // FailedPrecondition means "certainly not applied": clients may retry elsewhere.
             Error::NotLeader { .. } | Error::ProposalDropped { .. } => Code::FailedPrecondition,
             Error::Busy { .. } => Code::ResourceExhausted,
-            Error::Timeout { .. } => Code::DeadlineExceeded,
+            Error::Timeout { .. } | Error::OutcomeUnknown { .. } => Code::DeadlineExceeded,
             Error::Stopped | Error::Rpc { .. } | Error::UnknownPeer { .. } => Code::Unavailable,
             Error::Config { .. } => Code::InvalidArgument,
             Error::Sled { .. }

@@ -20,11 +20,20 @@
 
 #![forbid(unsafe_code)]
 
+pub mod config;
+mod driver;
 pub mod error;
 pub mod kv;
+pub mod node;
+mod peer;
 pub mod state_machine;
 pub mod storage;
+pub mod transport;
 
+pub use config::{Bootstrap, NodeConfig};
+pub use driver::start;
 pub use error::{Error, Result};
+pub use node::{Applied, MemberChange, Node, ReadConsistency, Status};
 pub use state_machine::StateMachine;
 pub use storage::{LogStore, SledStorage};
+pub use transport::Transport;

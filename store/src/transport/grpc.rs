@@ -1,0 +1,1 @@
+//! gRPC transport (tonic): placeholder until the real implementation lands.
