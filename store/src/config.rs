@@ -32,6 +32,10 @@ pub struct NodeConfig {
     pub election_tick: usize,
     /// Heartbeat interval in ticks.
     pub heartbeat_tick: usize,
+    /// Range `[min, max)` of the randomized election timeout in ticks (default
+    /// `[election_tick, 2 * election_tick)`). raft-rs draws from an unseeded thread RNG, so
+    /// deterministic simulations pin a one-value range per replica.
+    pub election_tick_range: Option<(usize, usize)>,
     /// Most proposals drained into one `Ready` (one fsync) per loop iteration.
     pub max_batch: usize,
     /// Capacity of the bounded request and message queues.
@@ -60,6 +64,7 @@ impl NodeConfig {
             tick_interval: Duration::from_millis(20),
             election_tick: 10,
             heartbeat_tick: 2,
+            election_tick_range: None,
             max_batch: 512,
             queue_depth: 4096,
             snapshot_interval: 10_000,
@@ -88,6 +93,11 @@ impl NodeConfig {
         if self.heartbeat_tick == 0 || self.election_tick <= self.heartbeat_tick {
             return bad("election_tick must be greater than heartbeat_tick > 0");
         }
+        if let Some((lo, hi)) = self.election_tick_range
+            && (lo < self.election_tick || hi <= lo)
+        {
+            return bad("election_tick_range must be [min, max) with election_tick <= min < max");
+        }
         if self.max_batch == 0 || self.queue_depth == 0 {
             return bad("max_batch and queue_depth must be positive");
         }
@@ -113,6 +123,8 @@ impl NodeConfig {
             check_quorum: true,
             pre_vote: true,
             max_uncommitted_size: 64 << 20,
+            min_election_tick: self.election_tick_range.map_or(0, |r| r.0),
+            max_election_tick: self.election_tick_range.map_or(0, |r| r.1),
             ..Default::default()
         }
     }

@@ -140,6 +140,7 @@ impl<S: LogStore, M: StateMachine> Driver<S, M> {
         loop {
             let mut reads = Vec::new();
             tokio::select! {
+                biased;
                 _ = ticker.tick() => self.peer.tick(),
                 Some(msg) = inbound.recv() => self.on_inbound(msg),
                 Some(req) = requests.recv() => {

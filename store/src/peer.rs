@@ -149,6 +149,21 @@ impl<S: LogStore, M: StateMachine> Peer<S, M> {
             let _ = tx.send(Err(self.not_leader()));
             return;
         }
+        if let MemberChange::Remove { id } = change
+            && id == self.id()
+        {
+            // raft-rs 0.7 panics when a leader persists entries after applying its own
+            // removal: hand leadership over first; the caller retries on the new leader.
+            let target = self.best_voter_except_self();
+            if let Some(target) = target {
+                self.raw.transfer_leader(target);
+            }
+            let _ = tx.send(Err(Error::NotLeader {
+                id: self.id(),
+                leader: target,
+            }));
+            return;
+        }
         let mut cc = ConfChange::default();
         match change {
             MemberChange::AddVoter { id, address } => {
@@ -360,20 +375,22 @@ impl<S: LogStore, M: StateMachine> Peer<S, M> {
         self.members_changed = true;
         // A leader that removed itself hands leadership to the most caught-up voter.
         if self.is_leader() && !self.conf_state.voters.contains(&self.id()) {
-            let voters = &self.conf_state.voters;
-            let target = self
-                .raw
-                .raft
-                .prs()
-                .iter()
-                .filter(|(id, _)| voters.contains(id))
-                .max_by_key(|(_, pr)| pr.matched)
-                .map(|(id, _)| *id);
-            if let Some(target) = target {
+            if let Some(target) = self.best_voter_except_self() {
                 self.raw.transfer_leader(target);
             }
         }
         Ok(())
+    }
+
+    fn best_voter_except_self(&self) -> Option<u64> {
+        let voters = &self.conf_state.voters;
+        self.raw
+            .raft
+            .prs()
+            .iter()
+            .filter(|(id, _)| **id != self.id() && voters.contains(id))
+            .max_by_key(|(id, pr)| (pr.matched, std::cmp::Reverse(**id)))
+            .map(|(id, _)| *id)
     }
 
     /// A snapshot of the state machine at `applied`, when `interval` entries were applied

@@ -227,6 +227,7 @@ async fn deliver(net: Weak<SimNetwork>) {
         match next_due {
             Some(due) => {
                 tokio::select! {
+                biased;
                     _ = tokio::time::sleep_until(due) => {}
                     _ = wake => {}
                 }
@@ -234,6 +235,7 @@ async fn deliver(net: Weak<SimNetwork>) {
             None => {
                 // Bounded wait so the task notices the network being dropped.
                 tokio::select! {
+                biased;
                     _ = tokio::time::sleep(Duration::from_millis(100)) => {}
                     _ = wake => {}
                 }

@@ -104,6 +104,10 @@ impl Cluster {
     fn start_node(&mut self, id: u64, bootstrap: Bootstrap) {
         let peers = self.initial.iter().map(|i| (*i, addr(*i))).collect();
         let mut cfg = NodeConfig::new(id, peers, bootstrap);
+        // raft-rs randomizes election timeouts with an unseeded RNG: pin a distinct,
+        // seed-derived timeout per replica so that a seed replays exactly.
+        let election = 10 + ((self.seed + id * 3) % 11) as usize;
+        cfg.election_tick_range = Some((election, election + 1));
         cfg.snapshot_interval = 64;
         cfg.compact_margin = 16;
         cfg.client_timeout = Duration::from_secs(2);

@@ -48,6 +48,7 @@ async fn leader_isolation_one_way_links() {
     for seed in seeds() {
         let mut c = Cluster::new(seed, 3, Faults::default()).await;
         let load = c.spawn_load(4);
+        c.run_for(Duration::from_millis(500)).await;
         let leader = c.wait_leader(LIVENESS_BOUND).await;
         // The leader can still send but hears nothing: check_quorum must depose it.
         for id in c.ids() {
@@ -59,6 +60,7 @@ async fn leader_isolation_one_way_links() {
         c.assert_progress(LIVENESS_BOUND).await;
         c.net.heal();
         c.assert_progress(LIVENESS_BOUND).await;
+        c.run_for(Duration::from_millis(1000)).await;
         c.finish(load).await;
     }
 }
