@@ -5,9 +5,10 @@
 //! | [`cni`] | the `alkaid-cni` plugin logic and the agent's CNI socket server |
 //! | [`endpoint`] | CNI ADD/DEL/CHECK on the agent side: allocate, veth, attach, records |
 //! | [`alloc`] | endpoint allocation: the operator's control API, or a fake |
-//! | [`dataplane`] | the `Dataplane` trait and its in-memory fake |
+//! | [`dataplane`] | the `Dataplane` trait (rows, endpoint attach, counters) and its in-memory fake |
 //! | [`pb`] | `alkaid.v1` <-> agent type conversions naming the bad field |
 //! | [`netlink`] | veth pairs, netns entry, addresses, routes (rtnetlink) |
+//! | [`sync`] | pure: desired vs actual rows -> ordered map operations; delta version checks |
 //! | [`netns`] | named network namespaces (create, delete, drop guard) |
 //! | `sys` | the only `unsafe`: `setns(2)` and the ethtool ioctl |
 //! | [`error`] | [`Error`] and [`Result`] |
@@ -24,6 +25,7 @@ pub mod error;
 pub mod netlink;
 pub mod netns;
 pub mod pb;
+pub mod sync;
 mod sys;
 
 pub use error::{Error, Result};

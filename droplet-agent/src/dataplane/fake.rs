@@ -1,13 +1,19 @@
 //! An in-memory [`Dataplane`]: the maps as ordered maps, with injectable failures.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
-use super::{Counters, Dataplane, EndpointAttachment};
+use alkaid_model::{RowKey, Table};
+
+use super::{ApplyReport, Counters, Dataplane, EndpointAttachment};
 use crate::error::{Error, Result};
+use crate::sync::MapOp;
 
 #[derive(Debug, Default)]
 struct State {
+    rows: Table,
+    failing: BTreeSet<RowKey>,
+    applies: u64,
     endpoints: BTreeMap<String, EndpointAttachment>,
     counters: Counters,
 }
@@ -24,6 +30,26 @@ impl FakeDataplane {
         Self::default()
     }
 
+    /// Makes every operation on `key` fail until [`FakeDataplane::heal`].
+    pub fn fail_on(&self, key: RowKey) {
+        self.with(|st| st.failing.insert(key));
+    }
+
+    /// Stops injected failures.
+    pub fn heal(&self) {
+        self.with(|st| st.failing.clear());
+    }
+
+    /// Replaces the rows wholesale (what pinned maps held before a restart, say).
+    pub fn set_rows(&self, rows: Table) {
+        self.with(|st| st.rows = rows);
+    }
+
+    /// How many `apply` calls were made.
+    pub fn apply_calls(&self) -> u64 {
+        self.with(|st| st.applies)
+    }
+
     fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut st)
@@ -31,6 +57,32 @@ impl FakeDataplane {
 }
 
 impl Dataplane for FakeDataplane {
+    fn apply(&self, ops: &[MapOp]) -> Result<ApplyReport> {
+        Ok(self.with(|st| {
+            st.applies += 1;
+            let mut report = ApplyReport::default();
+            for op in ops {
+                let key = match op {
+                    MapOp::Upsert(k, _) | MapOp::Delete(k) => k,
+                };
+                if st.failing.contains(key) {
+                    report.errors.push(format!("{key:?}: injected failure"));
+                    continue;
+                }
+                match op {
+                    MapOp::Upsert(k, v) => st.rows.insert(k.clone(), v.clone()),
+                    MapOp::Delete(k) => st.rows.remove(k),
+                };
+                report.applied += 1;
+            }
+            report
+        }))
+    }
+
+    fn rows(&self) -> Result<Table> {
+        Ok(self.with(|st| st.rows.clone()))
+    }
+
     fn attach_endpoint(&self, ep: &EndpointAttachment) -> Result<()> {
         if ep.host_ifindex == 0 {
             return Err(Error::Dataplane {

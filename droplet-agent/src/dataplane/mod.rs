@@ -6,7 +6,10 @@ use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
 
+use alkaid_model::Table;
+
 use crate::error::Result;
+use crate::sync::MapOp;
 
 pub mod fake;
 
@@ -31,9 +34,31 @@ pub struct EndpointAttachment {
 /// Per-name counters (verdicts and drop reasons summed over CPUs).
 pub type Counters = BTreeMap<String, u64>;
 
+/// The outcome of [`Dataplane::apply`]: rows that failed do not stop the others.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ApplyReport {
+    /// Operations that took effect.
+    pub applied: usize,
+    /// One message per failed operation (sent back in the Ack).
+    pub errors: Vec<String>,
+}
+
 /// What the agent does to packets. Implementations are internally synchronized: every method
 /// takes `&self` and may be called from the programming stream and the CNI server at once.
 pub trait Dataplane: Send + Sync + 'static {
+    /// Applies `ops` in order. Idempotent: upserting a row that is already there and
+    /// deleting one that is absent both succeed. A failed row is reported and skipped.
+    ///
+    /// # Errors
+    /// [`crate::Error::Dataplane`] only if the maps are unusable as a whole.
+    fn apply(&self, ops: &[MapOp]) -> Result<ApplyReport>;
+
+    /// What the maps actually hold now, as table rows (for the full-sync diff and dumps).
+    ///
+    /// # Errors
+    /// [`crate::Error::Dataplane`] if the maps cannot be read.
+    fn rows(&self) -> Result<Table>;
+
     /// Attaches the `agent` program to an endpoint's host veth and records its ifindex for
     /// local delivery. Idempotent: attaching the same interface again replaces the entry.
     ///

@@ -1,0 +1,143 @@
+use std::net::Ipv4Addr;
+
+use alkaid_model::table::{PeerEntry, VpcEntry};
+use alkaid_model::{MacAddr, Vni};
+
+use super::*;
+
+fn vpc(n: u64, dividers: &[u8]) -> (RowKey, RowValue) {
+    (
+        RowKey::Vpc {
+            vni: Vni::new(n).unwrap(),
+        },
+        RowValue::Vpc(VpcEntry {
+            dividers: dividers
+                .iter()
+                .map(|d| Ipv4Addr::new(192, 168, 0, *d))
+                .collect(),
+        }),
+    )
+}
+
+fn peer(d: u8) -> (RowKey, RowValue) {
+    (
+        RowKey::Peer {
+            ip: Ipv4Addr::new(192, 168, 0, d),
+        },
+        RowValue::Peer(PeerEntry {
+            mac: MacAddr([2, 0, 0, 0, 0, d]),
+        }),
+    )
+}
+
+fn table(rows: &[(RowKey, RowValue)]) -> Table {
+    rows.iter().cloned().collect()
+}
+
+fn up(r: (RowKey, RowValue)) -> MapOp {
+    MapOp::Upsert(r.0, r.1)
+}
+
+fn del(r: (RowKey, RowValue)) -> MapOp {
+    MapOp::Delete(r.0)
+}
+
+#[test]
+fn full_sync_table() {
+    // (case, actual, desired, expected ops in order)
+    let cases: Vec<(&str, Table, Table, Vec<MapOp>)> = vec![
+        ("both empty", table(&[]), table(&[]), vec![]),
+        (
+            "equal",
+            table(&[vpc(1, &[1]), peer(1)]),
+            table(&[vpc(1, &[1]), peer(1)]),
+            vec![],
+        ),
+        (
+            "from empty: peer first",
+            table(&[]),
+            table(&[vpc(1, &[1]), peer(1)]),
+            vec![up(peer(1)), up(vpc(1, &[1]))],
+        ),
+        (
+            "to empty: peer last",
+            table(&[vpc(1, &[1]), peer(1)]),
+            table(&[]),
+            vec![del(vpc(1, &[1])), del(peer(1))],
+        ),
+        (
+            "changed value",
+            table(&[vpc(1, &[1])]),
+            table(&[vpc(1, &[2])]),
+            vec![up(vpc(1, &[2]))],
+        ),
+        (
+            "move to a new peer",
+            table(&[vpc(1, &[1]), peer(1)]),
+            table(&[vpc(1, &[2]), peer(2)]),
+            vec![up(peer(2)), up(vpc(1, &[2])), del(peer(1))],
+        ),
+        (
+            "stray rows removed, kept rows untouched",
+            table(&[vpc(1, &[1]), vpc(2, &[1]), vpc(3, &[1]), peer(1)]),
+            table(&[vpc(2, &[1]), peer(1)]),
+            vec![del(vpc(1, &[1])), del(vpc(3, &[1]))],
+        ),
+    ];
+    for (name, actual, desired, want) in cases {
+        let ops = full_sync(&actual, &desired);
+        assert_eq!(ops, want, "{name}");
+        let mut t = actual.clone();
+        for op in ops {
+            match op {
+                MapOp::Upsert(k, v) => t.insert(k, v),
+                MapOp::Delete(k) => t.remove(&k),
+            };
+        }
+        assert_eq!(t, desired, "{name}: applying the plan reaches desired");
+    }
+}
+
+#[test]
+fn delta_checks_table() {
+    let mut t = Tracker::new();
+    t.applied_full(5, 9);
+    let cases = [
+        ((5, 6), DeltaCheck::Apply),
+        ((5, 8), DeltaCheck::Apply),
+        ((4, 5), DeltaCheck::Stale),
+        ((3, 4), DeltaCheck::Stale),
+        ((6, 7), DeltaCheck::Gap { ours: 5, base: 6 }),
+        ((2, 7), DeltaCheck::Gap { ours: 5, base: 2 }),
+        ((5, 5), DeltaCheck::Stale),
+    ];
+    for ((base, version), want) in cases {
+        assert_eq!(t.check_delta(base, version), want, "{base}->{version}");
+    }
+    assert_eq!(t.hello(), (5, 9));
+    t.require_full();
+    assert_eq!(t.hello(), (0, 9));
+    assert!(
+        matches!(t.check_delta(5, 6), DeltaCheck::Gap { .. }),
+        "nothing but a full sync after a gap"
+    );
+    t.applied_full(7, 9);
+    assert_eq!(t.hello(), (7, 9));
+}
+
+#[test]
+fn chunks_accumulate_until_last() {
+    let mut t = Tracker::new();
+    assert_eq!(t.full_chunk(3, 1, [vpc(1, &[1])], false), None);
+    assert_eq!(t.full_chunk(3, 1, [vpc(2, &[1])], false), None);
+    let done = t.full_chunk(3, 1, [peer(1)], true).unwrap();
+    assert_eq!(done.version, 3);
+    assert_eq!(done.desired, table(&[vpc(1, &[1]), vpc(2, &[1]), peer(1)]));
+    // A chunk of another version restarts; a reset drops what was half received.
+    assert_eq!(t.full_chunk(4, 1, [vpc(1, &[1])], false), None);
+    let done = t.full_chunk(5, 1, [vpc(9, &[1])], true).unwrap();
+    assert_eq!(done.desired, table(&[vpc(9, &[1])]));
+    assert_eq!(t.full_chunk(6, 1, [vpc(1, &[1])], false), None);
+    t.reset_stream();
+    assert_eq!(t.full_chunk(6, 1, [], true).unwrap().desired, table(&[]));
+}
