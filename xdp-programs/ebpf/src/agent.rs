@@ -7,6 +7,7 @@
 //! 3. DIRECT_PATH -> encapsulate to the learned droplet.
 //! 4. A bouncer of the endpoint's subnet by flow hash; if that is this droplet, resolve the
 //!    next hop here ([`crate::route::resolve`]) instead of sending to ourselves.
+//!
 //! Then redirect to the underlay NIC through TX_PORTS.
 
 use alkaid_xdp_common::{

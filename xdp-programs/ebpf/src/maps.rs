@@ -52,19 +52,19 @@ pub fn config() -> Option<&'static Config> {
 #[inline(always)]
 pub fn agent_endpoint(ifindex: u32) -> Option<&'static AgentEndpoint> {
     // SAFETY: see the module docs: the value is plain data, a torn read is harmless.
-    unsafe { AGENT_ENDPOINTS.get(&ifindex) }
+    unsafe { AGENT_ENDPOINTS.get(ifindex) }
 }
 
 #[inline(always)]
 pub fn endpoint(vni: u32, ip: u32) -> Option<&'static EndpointValue> {
     // SAFETY: see the module docs.
-    unsafe { ENDPOINTS.get(&EndpointKey { vni, ip }) }
+    unsafe { ENDPOINTS.get(EndpointKey { vni, ip }) }
 }
 
 #[inline(always)]
 pub fn direct_path(vni: u32, ip: u32) -> Option<&'static DirectPathValue> {
     // SAFETY: see the module docs.
-    unsafe { DIRECT_PATH.get(&EndpointKey { vni, ip }) }
+    unsafe { DIRECT_PATH.get(EndpointKey { vni, ip }) }
 }
 
 /// Learns or refreshes (vni, ip) -> droplet; writes only when the row changes.
@@ -80,7 +80,7 @@ pub fn learn_direct_path(vni: u32, ip: u32, droplet_ip: u32) -> bool {
         droplet_ip,
         flags: alkaid_xdp_common::DIRECT_PATH_F_LEARNED,
     };
-    DIRECT_PATH.insert(&key, &v, 0).is_ok()
+    DIRECT_PATH.insert(key, v, 0).is_ok()
 }
 
 /// Longest-prefix match of (vni, ip).
@@ -98,14 +98,14 @@ pub fn network(prefix_len: u32, key: NetworkKey) -> Option<&'static NetworkValue
 #[inline(always)]
 pub fn vpc(vni: u32) -> Option<&'static VpcValue> {
     // SAFETY: see the module docs.
-    unsafe { VPCS.get(&vni) }
+    unsafe { VPCS.get(vni) }
 }
 
 /// Outer destination MAC for a droplet: PEERS, else the configured default, else `None`.
 #[inline(always)]
 pub fn peer_mac(cfg: &Config, droplet_ip: u32) -> Option<[u8; 6]> {
     // SAFETY: see the module docs.
-    if let Some(p) = unsafe { PEERS.get(&droplet_ip) } {
+    if let Some(p) = unsafe { PEERS.get(droplet_ip) } {
         return Some(p.mac);
     }
     if cfg.default_peer_mac != [0u8; 6] {

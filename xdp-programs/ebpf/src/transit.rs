@@ -8,6 +8,7 @@
 //! 2. Remote endpoint (we bounce its subnet) -> retarget the outer header to its droplet.
 //! 3. [`crate::route::resolve`]: NETWORKS -> a bouncer (divider, or stale direct path bounced
 //!    back to the directory), VPCS -> a divider, else unknown VNI.
+//!
 //! Retargets decrement the outer TTL (<= 1 dropped), set outer src to this droplet, fix the
 //! IPv4 checksum incrementally, zero the UDP checksum, and XDP_TX.
 
