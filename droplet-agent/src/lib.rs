@@ -2,6 +2,8 @@
 //!
 //! | Module | Role |
 //! |---|---|
+//! | [`grpc`] | programming-stream client: register, Program stream, acks, heartbeats, reconnect |
+//! | [`backoff`] | seeded exponential backoff with jitter |
 //! | [`cni`] | the `alkaid-cni` plugin logic and the agent's CNI socket server |
 //! | [`endpoint`] | CNI ADD/DEL/CHECK on the agent side: allocate, veth, attach, records |
 //! | [`alloc`] | endpoint allocation: the operator's control API, or a fake |
@@ -18,10 +20,12 @@
 //! [`netlink::create_veth`] -> data plane attach -> reply -> CNI result.
 
 pub mod alloc;
+pub mod backoff;
 pub mod cni;
 pub mod dataplane;
 pub mod endpoint;
 pub mod error;
+pub mod grpc;
 pub mod netlink;
 pub mod netns;
 pub mod pb;

@@ -1,0 +1,414 @@
+//! The programming-stream client: register the droplet, keep `Programming.Program` open to
+//! the operator leader, apply what it sends through a [`Dataplane`], acknowledge every
+//! applied version, heartbeat, and reconnect with seeded exponential backoff, following the
+//! leader hint (`alkaid-leader` metadata) on UNAVAILABLE. No map code lives here: the
+//! decisions are in [`crate::sync`], the maps behind [`Dataplane`].
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use alkaid_model::table::Ops;
+use alkaid_proto::v1 as pb;
+use alkaid_proto::v1::control_client::ControlClient;
+use alkaid_proto::v1::programming_client::ProgrammingClient;
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::{Channel, Endpoint};
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use crate::backoff::Backoff;
+use crate::dataplane::{ApplyReport, Dataplane};
+use crate::error::{Error, Result};
+use crate::pb::{Key, Row};
+use crate::sync::{self, DeltaCheck, MapOp, Tracker};
+
+/// The metadata key in which a non-leader names the leader.
+pub const LEADER_METADATA: &str = "alkaid-leader";
+
+/// Client settings.
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    /// Operator addresses (`http://host:port`), tried in turn.
+    pub operators: Vec<String>,
+    /// This droplet's name.
+    pub droplet: String,
+    /// This droplet's registration.
+    pub spec: pb::DropletSpec,
+    /// Heartbeat period.
+    pub heartbeat: Duration,
+    /// First reconnect delay.
+    pub backoff_base: Duration,
+    /// Longest reconnect delay.
+    pub backoff_max: Duration,
+    /// Jitter seed.
+    pub seed: u64,
+    /// Connect timeout per attempt.
+    pub connect_timeout: Duration,
+}
+
+/// What the client has done, published for tests, health and metrics.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Status {
+    /// Applied table version.
+    pub version: u64,
+    /// Its epoch.
+    pub epoch: u64,
+    /// The operator of the open stream, if any.
+    pub connected: Option<String>,
+    /// Full syncs applied.
+    pub full_syncs: u64,
+    /// Deltas applied.
+    pub deltas: u64,
+    /// Streams reopened to ask for a full sync after a gap.
+    pub resyncs: u64,
+    /// Sessions started (successful registrations).
+    pub sessions: u64,
+    /// The last failure.
+    pub last_error: Option<String>,
+}
+
+/// Why a session ended.
+#[derive(Debug)]
+enum End {
+    /// The server closed the stream.
+    Closed,
+    /// We saw a gap and need a full sync.
+    Resync,
+    /// A non-leader named the leader.
+    Redirect(String),
+    /// Anything else.
+    Failed(Error),
+}
+
+/// The programming-stream client.
+pub struct Client<D> {
+    cfg: ClientConfig,
+    dataplane: Arc<D>,
+    tracker: Tracker,
+    backoff: Backoff,
+    status: watch::Sender<Status>,
+}
+
+impl<D: Dataplane> Client<D> {
+    /// A client over `dataplane`, and a receiver of its [`Status`].
+    pub fn new(cfg: ClientConfig, dataplane: Arc<D>) -> (Self, watch::Receiver<Status>) {
+        let (status, rx) = watch::channel(Status::default());
+        let backoff = Backoff::new(cfg.backoff_base, cfg.backoff_max, cfg.seed);
+        let client = Self {
+            cfg,
+            dataplane,
+            tracker: Tracker::new(),
+            backoff,
+            status,
+        };
+        (client, rx)
+    }
+
+    /// Runs until `shutdown` completes, reconnecting as needed.
+    pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        if self.cfg.operators.is_empty() {
+            warn!("no operator addresses configured; the programming stream stays closed");
+            return shutdown.await;
+        }
+        let mut index = 0usize;
+        let mut redirect: Option<String> = None;
+        let mut redirects = 0u32;
+        loop {
+            let target = redirect
+                .take()
+                .unwrap_or_else(|| self.cfg.operators[index % self.cfg.operators.len()].clone());
+            let span = info_span!("program", operator = %target, droplet = %self.cfg.droplet);
+            let end = tokio::select! {
+                () = &mut shutdown => return,
+                end = self.session(&target).instrument(span) => end,
+            };
+            self.status.send_modify(|s| s.connected = None);
+            let delay = match end {
+                End::Resync => {
+                    self.status.send_modify(|s| s.resyncs += 1);
+                    Duration::ZERO
+                }
+                // Hints can chase a moving leader; after a few in a row, back off.
+                End::Redirect(leader) if redirects < 3 => {
+                    info!(%leader, "following leader hint");
+                    redirects += 1;
+                    redirect = Some(leader);
+                    Duration::ZERO
+                }
+                End::Redirect(leader) => {
+                    redirects = 0;
+                    redirect = Some(leader);
+                    self.backoff.next_delay()
+                }
+                End::Closed => {
+                    index += 1;
+                    self.backoff.next_delay()
+                }
+                End::Failed(e) => {
+                    warn!(error = %e, "programming session failed");
+                    self.status
+                        .send_modify(|s| s.last_error = Some(e.to_string()));
+                    index += 1;
+                    self.backoff.next_delay()
+                }
+            };
+            if delay > Duration::ZERO {
+                debug!(?delay, "reconnecting after backoff");
+                tokio::select! {
+                    () = &mut shutdown => return,
+                    () = tokio::time::sleep(delay) => {}
+                }
+            }
+        }
+    }
+
+    async fn session(&mut self, target: &str) -> End {
+        let channel = match connect(target, self.cfg.connect_timeout).await {
+            Ok(c) => c,
+            Err(e) => return End::Failed(e),
+        };
+        let register = pb::RegisterDropletRequest {
+            name: self.cfg.droplet.clone(),
+            spec: Some(self.cfg.spec.clone()),
+        };
+        if let Err(s) = ControlClient::new(channel.clone())
+            .register_droplet(register)
+            .await
+        {
+            return from_status(target, "RegisterDroplet", s);
+        }
+        self.status.send_modify(|s| s.sessions += 1);
+        let heartbeat = tokio::spawn(heartbeats(
+            ControlClient::new(channel.clone()),
+            self.cfg.droplet.clone(),
+            self.cfg.heartbeat,
+            self.status.subscribe(),
+        ));
+        let _stop_heartbeat = AbortOnDrop(heartbeat);
+
+        self.tracker.reset_stream();
+        let (tx, rx) = mpsc::channel(64);
+        let (version, epoch) = self.tracker.hello();
+        let hello = pb::AgentMessage {
+            msg: Some(pb::agent_message::Msg::Hello(pb::Hello {
+                droplet: self.cfg.droplet.clone(),
+                version,
+                epoch,
+            })),
+        };
+        // The receiver is alive until `program` consumes it below.
+        let _ = tx.send(hello).await;
+        let mut inbound = match ProgrammingClient::new(channel)
+            .program(ReceiverStream::new(rx))
+            .await
+        {
+            Ok(r) => r.into_inner(),
+            Err(s) => return from_status(target, "Program", s),
+        };
+        info!(version, epoch, "programming stream open");
+        self.status
+            .send_modify(|s| s.connected = Some(target.to_string()));
+        loop {
+            let msg = match inbound.message().await {
+                Ok(Some(m)) => m,
+                Ok(None) => return End::Closed,
+                Err(s) => return from_status(target, "Program", s),
+            };
+            let acked = match msg.msg {
+                Some(pb::program_message::Msg::FullSync(fs)) => self.on_full_sync(fs).await,
+                Some(pb::program_message::Msg::Delta(d)) => self.on_delta(d).await,
+                None => continue,
+            };
+            let ack = match acked {
+                Ok(Some(ack)) => ack,
+                Ok(None) => continue,
+                Err(end) => return end,
+            };
+            let msg = pb::AgentMessage {
+                msg: Some(pb::agent_message::Msg::Ack(ack)),
+            };
+            if tx.send(msg).await.is_err() {
+                return End::Closed;
+            }
+        }
+    }
+
+    async fn on_full_sync(&mut self, fs: pb::FullSync) -> Result<Option<pb::Ack>, End> {
+        let mut errors = Vec::new();
+        let rows = fs.rows.iter().filter_map(|r| match Row::try_from(r) {
+            Ok(Row(k, v)) => Some((k, v)),
+            Err(e) => {
+                errors.push(e.to_string());
+                None
+            }
+        });
+        let rows: Vec<_> = rows.collect();
+        let Some(done) = self.tracker.full_chunk(fs.version, fs.epoch, rows, fs.last) else {
+            return Ok(None);
+        };
+        let dp = Arc::clone(&self.dataplane);
+        let report = blocking(move || {
+            let actual = dp.rows()?;
+            dp.apply(&sync::full_sync(&actual, &done.desired))
+        })
+        .await
+        .map_err(End::Failed)?;
+        self.tracker.applied_full(fs.version, fs.epoch);
+        self.backoff.reset();
+        info!(
+            version = fs.version,
+            applied = report.applied,
+            failed = report.errors.len(),
+            "full sync applied"
+        );
+        self.status.send_modify(|s| {
+            s.version = fs.version;
+            s.epoch = fs.epoch;
+            s.full_syncs += 1;
+        });
+        errors.extend(report.errors);
+        Ok(Some(pb::Ack {
+            version: fs.version,
+            errors,
+        }))
+    }
+
+    async fn on_delta(&mut self, d: pb::Delta) -> Result<Option<pb::Ack>, End> {
+        match self.tracker.check_delta(d.base_version, d.version) {
+            DeltaCheck::Apply => {}
+            DeltaCheck::Stale => {
+                debug!(
+                    base = d.base_version,
+                    version = d.version,
+                    "stale delta ignored"
+                );
+                return Ok(None);
+            }
+            DeltaCheck::Gap { ours, base } => {
+                warn!(
+                    ours,
+                    base,
+                    version = d.version,
+                    "delta gap, asking for a full sync"
+                );
+                self.tracker.require_full();
+                return Err(End::Resync);
+            }
+        }
+        let mut errors = Vec::new();
+        let mut ops = Ops::default();
+        for r in &d.upserts {
+            match Row::try_from(r) {
+                Ok(Row(k, v)) => ops.upserts.push((k, v)),
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+        for k in &d.deletes {
+            match Key::try_from(k) {
+                Ok(Key(k)) => ops.deletes.push(k),
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+        let plan: Vec<MapOp> = sync::plan(ops);
+        let dp = Arc::clone(&self.dataplane);
+        let report = blocking(move || dp.apply(&plan))
+            .await
+            .map_err(End::Failed)?;
+        self.tracker.applied_delta(d.version);
+        self.status.send_modify(|s| {
+            s.version = d.version;
+            s.deltas += 1;
+        });
+        errors.extend(report.errors);
+        Ok(Some(pb::Ack {
+            version: d.version,
+            errors,
+        }))
+    }
+}
+
+async fn blocking(f: impl FnOnce() -> Result<ApplyReport> + Send + 'static) -> Result<ApplyReport> {
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
+        Err(Error::Dataplane {
+            op: "apply",
+            message: format!("apply task failed: {e}"),
+        })
+    })
+}
+
+async fn connect(target: &str, timeout: Duration) -> Result<Channel> {
+    let endpoint = Endpoint::from_shared(target.to_string()).map_err(|source| Error::Connect {
+        endpoint: target.to_string(),
+        source,
+    })?;
+    endpoint
+        .connect_timeout(timeout)
+        .tcp_nodelay(true)
+        .connect()
+        .await
+        .map_err(|source| Error::Connect {
+            endpoint: target.to_string(),
+            source,
+        })
+}
+
+/// The leader named in an UNAVAILABLE status, as a URL.
+pub fn leader_hint(status: &tonic::Status) -> Option<String> {
+    if status.code() != tonic::Code::Unavailable {
+        return None;
+    }
+    let v = status
+        .metadata()
+        .get(LEADER_METADATA)?
+        .to_str()
+        .ok()?
+        .trim();
+    if v.is_empty() {
+        None
+    } else if v.contains("://") {
+        Some(v.to_string())
+    } else {
+        Some(format!("http://{v}"))
+    }
+}
+
+fn from_status(target: &str, op: &'static str, s: tonic::Status) -> End {
+    match leader_hint(&s) {
+        Some(leader) if leader != target => End::Redirect(leader),
+        _ => End::Failed(Error::Grpc {
+            op,
+            endpoint: target.to_string(),
+            source: Box::new(s),
+        }),
+    }
+}
+
+async fn heartbeats(
+    mut client: ControlClient<Channel>,
+    name: String,
+    every: Duration,
+    status: watch::Receiver<Status>,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let req = pb::HeartbeatRequest {
+            name: name.clone(),
+            applied_version: status.borrow().version,
+        };
+        if let Err(e) = client.heartbeat(req).await {
+            debug!(error = %e, "heartbeat failed");
+        }
+    }
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
