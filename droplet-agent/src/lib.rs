@@ -12,6 +12,7 @@
 //! | [`netlink`] | veth pairs, netns entry, addresses, routes (rtnetlink) |
 //! | [`sync`] | pure: desired vs actual rows -> ordered map operations; delta version checks |
 //! | [`netns`] | named network namespaces (create, delete, drop guard) |
+//! | [`shutdown`] | one shutdown signal for every task; exiting never detaches XDP |
 //! | `sys` | the only `unsafe`: `setns(2)` and the ethtool ioctl |
 //! | [`error`] | [`Error`] and [`Result`] |
 //!
@@ -29,6 +30,7 @@ pub mod grpc;
 pub mod netlink;
 pub mod netns;
 pub mod pb;
+pub mod shutdown;
 pub mod sync;
 mod sys;
 

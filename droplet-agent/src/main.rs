@@ -1,1 +1,258 @@
-fn main() {}
+//! `alkaid-agent`: the per-droplet daemon. Parses and validates its [`Config`], then runs the
+//! programming-stream client and the CNI server over one data plane until SIGTERM/SIGINT.
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use alkaid_agent::alloc::ControlAllocator;
+use alkaid_agent::backoff::seed_from;
+use alkaid_agent::cni::server;
+use alkaid_agent::dataplane::FakeDataplane;
+use alkaid_agent::endpoint::{ENCAP_OVERHEAD, Endpoints, EndpointsConfig};
+use alkaid_agent::grpc::{Client, ClientConfig};
+use alkaid_agent::shutdown::{self, Shutdown};
+use alkaid_agent::{Error, netlink};
+use alkaid_proto::v1 as pb;
+use anyhow::Context;
+use clap::{Parser, ValueEnum};
+use tonic::transport::{Channel, Endpoint};
+use tracing::{info, warn};
+
+/// Which data plane to drive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum DataplaneKind {
+    /// In-memory maps: no packets are forwarded (tests, simulation, dry runs).
+    Fake,
+}
+
+/// The agent's configuration; every flag has an `ALKAID_*` environment fallback.
+#[derive(Clone, Debug, Parser)]
+#[command(
+    name = "alkaid-agent",
+    version,
+    about = "Alkaid per-droplet agent",
+    args_override_self = true
+)]
+struct Config {
+    /// This droplet's name (a DNS-1123 subdomain, usually the node name).
+    #[arg(long, env = "ALKAID_DROPLET")]
+    droplet: String,
+    /// This droplet's underlay IPv4 address.
+    #[arg(long, env = "ALKAID_DROPLET_IP")]
+    droplet_ip: Ipv4Addr,
+    /// This droplet's underlay MAC (aa:bb:cc:dd:ee:ff).
+    #[arg(long, env = "ALKAID_DROPLET_MAC", default_value = "")]
+    droplet_mac: String,
+    /// The underlay interface (where `transit` runs).
+    #[arg(long, env = "ALKAID_INTERFACE", default_value = "eth0")]
+    interface: String,
+    /// The Kubernetes node, if any.
+    #[arg(long, env = "ALKAID_NODE", default_value = "")]
+    node: String,
+    /// Operator control API addresses, comma-separated (http://host:port).
+    #[arg(long, env = "ALKAID_OPERATORS", value_delimiter = ',', required = true)]
+    operators: Vec<String>,
+    /// The unix socket the alkaid-cni plugin talks to.
+    #[arg(
+        long,
+        env = "ALKAID_CNI_SOCKET",
+        default_value = "/run/alkaid/cni.sock"
+    )]
+    cni_socket: PathBuf,
+    /// Where per-interface CNI records are kept.
+    #[arg(
+        long,
+        env = "ALKAID_STATE_DIR",
+        default_value = "/run/alkaid/endpoints"
+    )]
+    state_dir: PathBuf,
+    /// Underlay MTU; endpoints get this minus the Geneve overhead (58).
+    #[arg(long, env = "ALKAID_UNDERLAY_MTU", default_value_t = 1500)]
+    underlay_mtu: u32,
+    /// Heartbeat period in milliseconds.
+    #[arg(long, env = "ALKAID_HEARTBEAT_MS", default_value_t = 5000)]
+    heartbeat_ms: u64,
+    /// First reconnect delay in milliseconds.
+    #[arg(long, env = "ALKAID_BACKOFF_BASE_MS", default_value_t = 200)]
+    backoff_base_ms: u64,
+    /// Longest reconnect delay in milliseconds.
+    #[arg(long, env = "ALKAID_BACKOFF_MAX_MS", default_value_t = 10_000)]
+    backoff_max_ms: u64,
+    /// The data plane implementation.
+    #[arg(long, env = "ALKAID_DATAPLANE", value_enum, default_value = "fake")]
+    dataplane: DataplaneKind,
+    /// Log filter (tracing EnvFilter syntax).
+    #[arg(long, env = "ALKAID_LOG", default_value = "info")]
+    log: String,
+}
+
+impl Config {
+    /// Checks what clap cannot.
+    fn validate(&self) -> Result<(), Error> {
+        let bad = |field, reason: String| Err(Error::Config { field, reason });
+        if let Err(e) = alkaid_model::DropletName::new(self.droplet.clone()) {
+            return bad("--droplet", e.to_string());
+        }
+        if !self.droplet_mac.is_empty() {
+            alkaid_agent::pb::parse_mac("--droplet-mac", &self.droplet_mac)?;
+        }
+        for op in &self.operators {
+            if !(op.starts_with("http://") || op.starts_with("https://"))
+                || Endpoint::from_shared(op.clone()).is_err()
+            {
+                return bad("--operators", format!("{op:?} is not an http(s):// URL"));
+            }
+        }
+        if !(576 + ENCAP_OVERHEAD..=65_535).contains(&self.underlay_mtu) {
+            return bad(
+                "--underlay-mtu",
+                format!(
+                    "{} is outside {}..=65535",
+                    self.underlay_mtu,
+                    576 + ENCAP_OVERHEAD
+                ),
+            );
+        }
+        if self.heartbeat_ms == 0 || self.backoff_base_ms == 0 {
+            return bad(
+                "--heartbeat-ms/--backoff-base-ms",
+                "must be positive".into(),
+            );
+        }
+        if self.backoff_base_ms > self.backoff_max_ms {
+            return bad(
+                "--backoff-max-ms",
+                "must be at least --backoff-base-ms".into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cfg = Config::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&cfg.log).context("invalid --log filter")?,
+        )
+        .init();
+    cfg.validate()?;
+    run(cfg).await
+}
+
+async fn run(cfg: Config) -> anyhow::Result<()> {
+    let shutdown = Shutdown::new();
+    let dataplane = match cfg.dataplane {
+        DataplaneKind::Fake => Arc::new(FakeDataplane::new()),
+    };
+
+    let endpoints: Vec<Endpoint> = cfg
+        .operators
+        .iter()
+        .map(|o| {
+            Endpoint::from_shared(o.clone()).map(|e| e.connect_timeout(Duration::from_secs(5)))
+        })
+        .collect::<Result<_, _>>()
+        .context("invalid operator address")?;
+    // Any replica accepts AllocateEndpoint (followers forward to the leader).
+    let control: Channel = Channel::balance_list(endpoints.into_iter());
+    let host = netlink::connect(std::path::Path::new("/")).context("cannot open netlink")?;
+    let eps = Arc::new(Endpoints::new(
+        EndpointsConfig {
+            state_dir: cfg.state_dir.clone(),
+            mtu: cfg.underlay_mtu - ENCAP_OVERHEAD,
+        },
+        ControlAllocator::new(control, cfg.droplet.clone()),
+        Arc::clone(&dataplane),
+        host,
+    ));
+    let listener = server::bind(&cfg.cni_socket)?;
+    let cni = tokio::spawn(server::serve(listener, eps, shutdown.wait()));
+
+    let (client, _status) = Client::new(
+        ClientConfig {
+            operators: cfg.operators.clone(),
+            droplet: cfg.droplet.clone(),
+            spec: pb::DropletSpec {
+                ip: cfg.droplet_ip.to_string(),
+                mac: cfg.droplet_mac.clone(),
+                interface: cfg.interface.clone(),
+                node: cfg.node.clone(),
+            },
+            heartbeat: Duration::from_millis(cfg.heartbeat_ms),
+            backoff_base: Duration::from_millis(cfg.backoff_base_ms),
+            backoff_max: Duration::from_millis(cfg.backoff_max_ms),
+            seed: seed_from(&cfg.droplet),
+            connect_timeout: Duration::from_secs(5),
+        },
+        dataplane,
+    );
+    let programming = tokio::spawn(client.run(shutdown.wait()));
+    info!(droplet = %cfg.droplet, socket = %cfg.cni_socket.display(), "agent running");
+
+    let why = shutdown::signal()
+        .await
+        .context("cannot install signal handlers")?;
+    info!(
+        signal = why,
+        "shutting down; XDP programs and maps stay in place"
+    );
+    shutdown.trigger();
+    for (name, task) in [("cni", cni), ("programming", programming)] {
+        if let Err(e) = task.await {
+            warn!(task = name, error = %e, "task ended abnormally");
+        }
+    }
+    if let Err(e) = std::fs::remove_file(&cfg.cni_socket) {
+        warn!(error = %e, "cannot remove the cni socket");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Config {
+        let mut all = vec![
+            "alkaid-agent",
+            "--droplet",
+            "d1",
+            "--droplet-ip",
+            "192.168.0.1",
+            "--operators",
+            "http://10.0.0.1:7000,http://10.0.0.2:7000",
+        ];
+        all.extend_from_slice(args);
+        Config::try_parse_from(all).unwrap()
+    }
+
+    #[test]
+    fn defaults_validate() {
+        let c = parse(&[]);
+        assert_eq!(c.operators.len(), 2);
+        assert_eq!(c.underlay_mtu, 1500);
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn invalid_values_are_refused_naming_the_flag() {
+        let cases: [(&[&str], &str); 5] = [
+            (&["--droplet", "Not_A_Name"], "--droplet"),
+            (&["--operators", "10.0.0.1:7000"], "--operators"),
+            (&["--underlay-mtu", "500"], "--underlay-mtu"),
+            (
+                &["--backoff-base-ms", "500", "--backoff-max-ms", "100"],
+                "--backoff-max-ms",
+            ),
+            (&["--droplet-mac", "zz"], "--droplet-mac"),
+        ];
+        for (args, flag) in cases {
+            let err = parse(args).validate().unwrap_err().to_string();
+            assert!(err.contains(flag), "{args:?}: {err}");
+        }
+    }
+}
