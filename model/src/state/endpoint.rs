@@ -11,7 +11,7 @@ use crate::types::{DropletName, EndpointKey, MacAddr};
 use crate::validate;
 
 use super::truth::{AckState, EndpointRec};
-use super::{ClusterState, ObjRef, Reply, Txn};
+use super::{ClusterState, EndpointAllocation, ObjRef, Reply, Txn};
 
 impl ClusterState {
     fn endpoint_rows(&self, key: &EndpointKey, txn: &mut Txn) {
@@ -159,6 +159,7 @@ impl ClusterState {
             .get_mut(&droplet)
             .expect("indexed")
             .endpoints += 1;
+        let (subnet_name, droplet_name) = (subnet.clone(), droplet.clone());
         self.truth.endpoints.insert(
             key.clone(),
             EndpointRec {
@@ -171,10 +172,19 @@ impl ClusterState {
             },
         );
         self.endpoint_rows(&key, txn);
-        txn.restart.insert(ObjRef::Endpoint(key.clone()));
-        let alloc = self
-            .endpoint_allocation(&key.namespace, &key.name)
-            .expect("just inserted");
+        let s = &self.truth.subnets[&subnet_name];
+        let alloc = EndpointAllocation {
+            endpoint: key.clone(),
+            vpc,
+            subnet: subnet_name,
+            droplet: droplet_name,
+            ip: addr,
+            mac: MacAddr::for_endpoint(vni, addr),
+            gateway: s.gateway,
+            subnet_cidr: s.spec.cidr,
+            vni,
+        };
+        txn.restart.insert(ObjRef::Endpoint(key));
         Ok(Reply::Endpoint(alloc))
     }
 

@@ -8,7 +8,7 @@ use crate::resource::{
 use crate::types::{DropletName, EndpointKey};
 
 use super::command::EndpointAllocation;
-use super::truth::Holder;
+use super::truth::{Holder, sorted};
 use super::{ClusterState, ObjRef, Reply};
 
 fn placed_condition(role: &str, placed: usize, wanted: u32, ready: u64) -> Condition {
@@ -96,10 +96,9 @@ impl ClusterState {
 
     /// Every subnet, by name.
     pub fn list_subnets(&self) -> Vec<Subnet> {
-        self.truth
-            .subnets
-            .keys()
-            .filter_map(|n| self.get_subnet(n))
+        sorted(&self.truth.subnets)
+            .into_iter()
+            .filter_map(|(n, _)| self.get_subnet(n))
             .collect()
     }
 
@@ -114,7 +113,7 @@ impl ClusterState {
     /// Every bouncer placement, by subnet then droplet. Named `<subnet>.<droplet>`.
     pub fn list_bouncers(&self) -> Vec<Bouncer> {
         let mut out = Vec::new();
-        for (sn, s) in &self.truth.subnets {
+        for (sn, s) in sorted(&self.truth.subnets) {
             for h in &s.bouncers {
                 let mut o = Object::new(
                     bouncer_name(sn, &h.droplet),
@@ -212,10 +211,14 @@ impl ClusterState {
 
     /// Endpoints, by namespace then name; all namespaces when `namespace` is `None`.
     pub fn list_endpoints(&self, namespace: Option<&str>) -> Vec<Endpoint> {
-        self.truth
+        let mut keys: Vec<&EndpointKey> = self
+            .truth
             .endpoints
             .keys()
             .filter(|k| namespace.is_none_or(|ns| k.namespace == ns))
+            .collect();
+        keys.sort_unstable();
+        keys.into_iter()
             .filter_map(|k| self.get_endpoint(&k.namespace, &k.name))
             .collect()
     }

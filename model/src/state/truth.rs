@@ -1,7 +1,7 @@
 //! The truth: what snapshots hold. Everything else in [`ClusterState`](super::ClusterState)
 //! is derived from it on restore.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
@@ -73,10 +73,50 @@ pub(crate) type Waiters = BTreeMap<u64, Vec<(ObjRef, u32)>>;
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Truth {
     pub(crate) vpcs: BTreeMap<String, VpcRec>,
-    pub(crate) subnets: BTreeMap<String, SubnetRec>,
+    /// Hashed for the hot path; iterate through [`sorted`] where order shows.
+    #[serde(with = "sorted_map")]
+    pub(crate) subnets: HashMap<String, SubnetRec>,
     pub(crate) droplets: BTreeMap<DropletName, DropletRec>,
-    pub(crate) endpoints: BTreeMap<EndpointKey, EndpointRec>,
+    /// Hashed for the hot path (a million entries); iterate through [`sorted`] where order
+    /// shows.
+    #[serde(with = "sorted_map")]
+    pub(crate) endpoints: HashMap<EndpointKey, EndpointRec>,
     /// Table version per droplet; kept after removal so versions never go back.
     pub(crate) versions: BTreeMap<DropletName, u64>,
     pub(crate) pending: BTreeMap<DropletName, Waiters>,
+}
+
+/// The entries of a hashed map in key order.
+pub(crate) fn sorted<K: Ord, V>(map: &HashMap<K, V>) -> Vec<(&K, &V)> {
+    let mut v: Vec<_> = map.iter().collect();
+    v.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    v
+}
+
+/// Serializes a `HashMap` as a key-ordered sequence of pairs, so snapshots are
+/// deterministic whatever the hasher does.
+mod sorted_map {
+    use std::collections::HashMap;
+    use std::hash::Hash;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub(crate) fn serialize<K, V, S>(map: &HashMap<K, V>, s: S) -> Result<S::Ok, S::Error>
+    where
+        K: Ord + Serialize,
+        V: Serialize,
+        S: Serializer,
+    {
+        s.collect_seq(super::sorted(map))
+    }
+
+    pub(crate) fn deserialize<'de, K, V, D>(d: D) -> Result<HashMap<K, V>, D::Error>
+    where
+        K: Eq + Hash + Deserialize<'de>,
+        V: Deserialize<'de>,
+        D: Deserializer<'de>,
+    {
+        let pairs = Vec::<(K, V)>::deserialize(d)?;
+        Ok(pairs.into_iter().collect())
+    }
 }
