@@ -64,7 +64,10 @@ impl Bench {
         for i in 0..droplets {
             let d = droplet(i);
             let version = self.state.version(d.as_str());
-            self.apply(Command::AckProgrammed { droplet: d, version });
+            self.apply(Command::AckProgrammed {
+                droplet: d,
+                version,
+            });
         }
     }
 
@@ -141,7 +144,10 @@ fn main() {
                 format!("vpc-{v}"),
                 format!("10.0.{k}.0/24").parse().unwrap(),
             );
-            b.apply(Command::ApplySubnet(Object::new(format!("subnet-{s}"), spec)));
+            b.apply(Command::ApplySubnet(Object::new(
+                format!("subnet-{s}"),
+                spec,
+            )));
         }
     }
     let structure = wall.elapsed();
@@ -167,7 +173,11 @@ fn main() {
 
     let (add, del) = b.sample("full", n_subnets, n_droplets);
     let (small_add, small_del) = small.expect("sampled at 10k endpoints");
-    bench("build_commands_per_s", b.commands as f64 / b.busy.as_secs_f64(), "cmd/s");
+    bench(
+        "build_commands_per_s",
+        b.commands as f64 / b.busy.as_secs_f64(),
+        "cmd/s",
+    );
     bench("build_wall_time", build.as_secs_f64(), "s");
     bench("peak_memory", peak_rss_mib(), "MiB");
     bench("endpoint_add_at_full_scale", add, "us");
@@ -177,5 +187,9 @@ fn main() {
     let t = Instant::now();
     let snap = b.state.snapshot();
     bench("snapshot_time", t.elapsed().as_secs_f64(), "s");
-    bench("snapshot_size", snap.len() as f64 / (1024.0 * 1024.0), "MiB");
+    bench(
+        "snapshot_size",
+        snap.len() as f64 / (1024.0 * 1024.0),
+        "MiB",
+    );
 }

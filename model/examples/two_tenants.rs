@@ -40,7 +40,10 @@ fn main() {
         for (k, cidr) in ["10.0.1.0/24", "10.0.2.0/24"].iter().enumerate() {
             let subnet = format!("{tenant}-{k}");
             let spec = SubnetSpec::new(tenant, cidr.parse().unwrap());
-            apply(&mut state, Command::ApplySubnet(Object::new(subnet.clone(), spec)));
+            apply(
+                &mut state,
+                Command::ApplySubnet(Object::new(subnet.clone(), spec)),
+            );
             for d in 1..=3 {
                 let name = format!("pod-{k}-{d}");
                 let reply = apply(
@@ -66,7 +69,9 @@ fn main() {
         let table = state.table(d.as_str()).expect("registered");
         println!("== {d} ({} rows)", table.len());
         for (k, v) in table.rows() {
-            println!("  vni {:>5}  {k:?}\n             -> {v:?}", k.vni());
+            let key = serde_json::to_string(k).expect("serializable");
+            let value = serde_json::to_string(v).expect("serializable");
+            println!("  vni {:>5}  {key}\n             -> {value}", k.vni());
         }
     }
 
@@ -105,16 +110,17 @@ fn main() {
     }
     assert_eq!(crossings, 0, "a tenant reached the other tenant");
     let from = &endpoints[0];
-    let to = &endpoints[4];
-    let hops = fwd::trace(
-        &state,
-        &EndpointKey::new(&from.endpoint.namespace, &from.endpoint.name),
-        to.ip,
-        3,
-    )
-    .expect("reachable");
-    println!("\npath {} -> {}:", label(from), label(to));
-    for h in hops {
-        println!("  {} {:?}", h.droplet, h.action);
+    for to in &endpoints[3..6] {
+        let hops = fwd::trace(
+            &state,
+            &EndpointKey::new(&from.endpoint.namespace, &from.endpoint.name),
+            to.ip,
+            3,
+        )
+        .expect("reachable");
+        println!("\npath {} -> {}:", label(from), label(to));
+        for h in hops {
+            println!("  {:<10} {:?}", h.droplet.as_str(), h.action);
+        }
     }
 }
