@@ -170,10 +170,9 @@ impl ClusterState {
 
     /// Every droplet, by name.
     pub fn list_droplets(&self) -> Vec<Droplet> {
-        self.truth
-            .droplets
-            .keys()
-            .filter_map(|n| self.get_droplet(n.as_str()))
+        sorted(&self.truth.droplets)
+            .into_iter()
+            .filter_map(|(n, _)| self.get_droplet(n.as_str()))
             .collect()
     }
 

@@ -51,7 +51,9 @@ pub(crate) struct Index {
     pub(crate) subnet_by_cidr: BTreeMap<(Vni, Ipv4Cidr), String>,
     pub(crate) namespaces: BTreeMap<String, String>,
     pub(crate) subnets: HashMap<String, SubnetIdx>,
-    pub(crate) droplets: BTreeMap<DropletName, DropletIdx>,
+    /// Hashed: placement visits every droplet but ranks them in a total order, so the
+    /// iteration order never shows.
+    pub(crate) droplets: HashMap<DropletName, DropletIdx>,
     pub(crate) by_ip: HashMap<Ipv4Addr, DropletName>,
     pub(crate) underplaced: BTreeSet<Role>,
     pub(crate) total_roles: u64,

@@ -158,7 +158,10 @@ impl ClusterState {
             if changes.is_empty() {
                 continue;
             }
-            let version = self.truth.versions.entry(droplet.clone()).or_insert(0);
+            let version = match self.truth.versions.get_mut(droplet) {
+                Some(v) => v,
+                None => self.truth.versions.entry(droplet.clone()).or_insert(0),
+            };
             *version += 1;
             let mut delta = Delta {
                 droplet: droplet.clone(),
@@ -194,7 +197,9 @@ impl ClusterState {
 
     /// Names of all registered droplets, sorted.
     pub fn droplet_names(&self) -> impl Iterator<Item = &DropletName> {
-        self.truth.droplets.keys()
+        truth::sorted(&self.truth.droplets)
+            .into_iter()
+            .map(|(k, _)| k)
     }
 
     /// The VPC bound to `namespace` through its `namespaces` list.

@@ -47,11 +47,12 @@ impl ClusterState {
     pub fn same_as(&self, other: &Self) -> bool {
         self.truth == other.truth
             && self.idx.droplets.len() == other.idx.droplets.len()
-            && self
-                .idx
-                .droplets
-                .iter()
-                .zip(&other.idx.droplets)
-                .all(|((a, x), (b, y))| a == b && x.table.table == y.table.table)
+            && self.idx.droplets.iter().all(|(name, x)| {
+                other
+                    .idx
+                    .droplets
+                    .get(name)
+                    .is_some_and(|y| x.table.table == y.table.table)
+            })
     }
 }

@@ -76,14 +76,17 @@ pub(crate) struct Truth {
     /// Hashed for the hot path; iterate through [`sorted`] where order shows.
     #[serde(with = "sorted_map")]
     pub(crate) subnets: HashMap<String, SubnetRec>,
-    pub(crate) droplets: BTreeMap<DropletName, DropletRec>,
+    #[serde(with = "sorted_map")]
+    pub(crate) droplets: HashMap<DropletName, DropletRec>,
     /// Hashed for the hot path (a million entries); iterate through [`sorted`] where order
     /// shows.
     #[serde(with = "sorted_map")]
     pub(crate) endpoints: HashMap<EndpointKey, EndpointRec>,
     /// Table version per droplet; kept after removal so versions never go back.
-    pub(crate) versions: BTreeMap<DropletName, u64>,
-    pub(crate) pending: BTreeMap<DropletName, Waiters>,
+    #[serde(with = "sorted_map")]
+    pub(crate) versions: HashMap<DropletName, u64>,
+    #[serde(with = "sorted_map")]
+    pub(crate) pending: HashMap<DropletName, Waiters>,
 }
 
 /// The entries of a hashed map in key order.
