@@ -1,0 +1,148 @@
+//! Bytes a table row costs in the droplet's BPF maps, from the real `#[repr(C)]` key and
+//! value types of `alkaid-xdp-common` (`core::mem::size_of`, key plus value, without the
+//! kernel's per-entry overhead).
+//!
+//! | row | map entries |
+//! |---|---|
+//! | `LocalEndpoint` | ENDPOINTS (`EndpointKey` -> `EndpointValue`) and AGENT_ENDPOINTS (`u32` -> `AgentEndpoint`) |
+//! | `Endpoint` | ENDPOINTS (`EndpointKey` -> `EndpointValue`) |
+//! | `Network` | NETWORKS (LPM `u32` prefix + `NetworkKey` -> `NetworkValue`) |
+//! | `Vpc` | VPCS (`u32` -> `VpcValue`) |
+//! | `Peer` | PEERS (`u32` -> `PeerValue`) |
+
+use core::mem::size_of;
+
+use alkaid_model::{RowKey, Table};
+use alkaid_xdp_common::{
+    AgentEndpoint, EndpointKey, EndpointValue, NetworkKey, NetworkValue, PeerValue, VpcValue,
+};
+use serde::{Deserialize, Serialize};
+
+/// Bytes of one ENDPOINTS entry.
+pub const ENDPOINT_ROW: usize = size_of::<EndpointKey>() + size_of::<EndpointValue>();
+/// Bytes of a local endpoint: its ENDPOINTS entry plus its AGENT_ENDPOINTS entry.
+pub const LOCAL_ENDPOINT_ROW: usize = ENDPOINT_ROW + size_of::<u32>() + size_of::<AgentEndpoint>();
+/// Bytes of one NETWORKS entry (the LPM key carries a `u32` prefix length).
+pub const NETWORK_ROW: usize =
+    size_of::<u32>() + size_of::<NetworkKey>() + size_of::<NetworkValue>();
+/// Bytes of one VPCS entry.
+pub const VPC_ROW: usize = size_of::<u32>() + size_of::<VpcValue>();
+/// Bytes of one PEERS entry.
+pub const PEER_ROW: usize = size_of::<u32>() + size_of::<PeerValue>();
+
+/// Bytes of a row with this key.
+pub fn row_bytes(key: &RowKey) -> usize {
+    match key {
+        RowKey::LocalEndpoint { .. } => LOCAL_ENDPOINT_ROW,
+        RowKey::Endpoint { .. } => ENDPOINT_ROW,
+        RowKey::Network { .. } => NETWORK_ROW,
+        RowKey::Vpc { .. } => VPC_ROW,
+        RowKey::Peer { .. } => PEER_ROW,
+    }
+}
+
+/// The per-row sizes, for the report.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RowSizes {
+    /// `LocalEndpoint`.
+    pub local_endpoint: usize,
+    /// `Endpoint`.
+    pub endpoint: usize,
+    /// `Network`.
+    pub network: usize,
+    /// `Vpc`.
+    pub vpc: usize,
+    /// `Peer`.
+    pub peer: usize,
+}
+
+/// The sizes this build uses.
+pub fn row_sizes() -> RowSizes {
+    RowSizes {
+        local_endpoint: LOCAL_ENDPOINT_ROW,
+        endpoint: ENDPOINT_ROW,
+        network: NETWORK_ROW,
+        vpc: VPC_ROW,
+        peer: PEER_ROW,
+    }
+}
+
+/// Rows of one table by kind.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RowCounts {
+    /// `LocalEndpoint` rows.
+    pub local_endpoint: u64,
+    /// `Endpoint` rows (bouncer directory).
+    pub endpoint: u64,
+    /// `Network` rows.
+    pub network: u64,
+    /// `Vpc` rows.
+    pub vpc: u64,
+    /// `Peer` rows.
+    pub peer: u64,
+}
+
+impl RowCounts {
+    /// Counts the rows of `table`.
+    pub fn of(table: &Table) -> Self {
+        let mut c = Self::default();
+        for k in table.rows().keys() {
+            match k {
+                RowKey::LocalEndpoint { .. } => c.local_endpoint += 1,
+                RowKey::Endpoint { .. } => c.endpoint += 1,
+                RowKey::Network { .. } => c.network += 1,
+                RowKey::Vpc { .. } => c.vpc += 1,
+                RowKey::Peer { .. } => c.peer += 1,
+            }
+        }
+        c
+    }
+
+    /// All rows.
+    pub fn total(&self) -> u64 {
+        self.local_endpoint + self.endpoint + self.network + self.vpc + self.peer
+    }
+
+    /// Bytes in the maps.
+    pub fn bytes(&self) -> u64 {
+        self.local_endpoint * LOCAL_ENDPOINT_ROW as u64
+            + self.endpoint * ENDPOINT_ROW as u64
+            + self.network * NETWORK_ROW as u64
+            + self.vpc * VPC_ROW as u64
+            + self.peer * PEER_ROW as u64
+    }
+
+    /// Adds another table's counts.
+    pub fn add(&mut self, o: &Self) {
+        self.local_endpoint += o.local_endpoint;
+        self.endpoint += o.endpoint;
+        self.network += o.network;
+        self.vpc += o.vpc;
+        self.peer += o.peer;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_follow_the_xdp_types() {
+        // The xdp crate asserts these sizes at compile time; restate them so a layout
+        // change shows up here too.
+        assert_eq!(ENDPOINT_ROW, 8 + 20);
+        assert_eq!(LOCAL_ENDPOINT_ROW, 28 + 4 + 28);
+        assert_eq!(NETWORK_ROW, 4 + 8 + 72);
+        assert_eq!(VPC_ROW, 4 + 68);
+        assert_eq!(PEER_ROW, 4 + 8);
+        let c = RowCounts {
+            local_endpoint: 1,
+            endpoint: 2,
+            network: 1,
+            vpc: 1,
+            peer: 3,
+        };
+        assert_eq!(c.total(), 8);
+        assert_eq!(c.bytes(), 60 + 56 + 84 + 72 + 36);
+    }
+}

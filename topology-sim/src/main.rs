@@ -1,0 +1,265 @@
+//! `topology-sim`: run, validate and predict scenarios. One clap [`Config`], validated
+//! here and passed down by value; anyhow only in this file.
+
+#![forbid(unsafe_code)]
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use alkaid_topology_sim::sim::{Progress, Quiet, Sim};
+use alkaid_topology_sim::{Design, Scenario, predict, report, world};
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// Scale experiments on Alkaid's real control-plane model.
+#[derive(Debug, Parser)]
+#[command(name = "topology-sim", version, about)]
+struct Config {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Format {
+    Json,
+    Text,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Run a scenario and write report.json, CSVs and SVG plots into --out.
+    Run {
+        /// Scenario YAML file.
+        scenario: PathBuf,
+        /// Output directory (created if missing).
+        #[arg(long, env = "ALKAID_SIM_OUT")]
+        out: PathBuf,
+        /// Override the scenario's seed.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Designs to compare: built, full-mesh, random (built always runs).
+        #[arg(long, value_delimiter = ',', default_value = "built,full-mesh,random")]
+        designs: Vec<String>,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Check a scenario file and print what it describes.
+    Validate {
+        /// Scenario YAML file.
+        scenario: PathBuf,
+    },
+    /// Print one droplet's predicted tables after the scenario's endpoints are created
+    /// (the shape of `alkaid lab tables DROPLET -o json`).
+    PredictTables {
+        /// Scenario YAML file.
+        scenario: PathBuf,
+        /// Droplet name (droplet-000003) or index (3).
+        #[arg(long)]
+        droplet: String,
+        /// Output format.
+        #[arg(short = 'o', long, value_enum, default_value = "json")]
+        output: Format,
+    },
+}
+
+impl Config {
+    fn validate(&self) -> anyhow::Result<()> {
+        if let Cmd::Run { designs, .. } = &self.cmd {
+            for d in designs {
+                Design::parse(d)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An indicatif bar on stderr, hidden when stderr is not a terminal.
+struct Bar {
+    bar: Option<ProgressBar>,
+}
+
+impl Bar {
+    fn new(show: bool) -> Self {
+        Self {
+            bar: (show && std::io::stderr().is_terminal()).then(ProgressBar::hidden),
+        }
+    }
+}
+
+impl Progress for Bar {
+    fn phase(&mut self, name: &str, total: u64) {
+        let Some(old) = self.bar.take() else { return };
+        old.finish_and_clear();
+        let bar = ProgressBar::new(total);
+        let style = ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len} {elapsed}")
+            .expect("valid template")
+            .progress_chars("=> ");
+        bar.set_style(style);
+        bar.set_message(name.to_owned());
+        bar.enable_steady_tick(Duration::from_millis(200));
+        self.bar = Some(bar);
+    }
+
+    fn advance(&mut self, n: u64) {
+        if let Some(b) = &self.bar {
+            b.inc(n);
+        }
+    }
+}
+
+impl Drop for Bar {
+    fn drop(&mut self) {
+        if let Some(b) = self.bar.take() {
+            b.finish_and_clear();
+        }
+    }
+}
+
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn run(
+    scenario: PathBuf,
+    out: PathBuf,
+    seed: Option<u64>,
+    designs: &[String],
+    quiet: bool,
+) -> anyhow::Result<()> {
+    let mut sc = Scenario::load(&scenario)?;
+    if let Some(seed) = seed {
+        sc.seed = seed;
+    }
+    let designs: Vec<Design> = designs
+        .iter()
+        .map(|d| Design::parse(d))
+        .collect::<Result<_, _>>()?;
+    let wall = Instant::now();
+    let mut bar = Bar::new(!quiet);
+    let (sim, rep) = alkaid_topology_sim::run(&sc, &designs, &mut bar)?;
+    let files = report::write(&out, &sim, &rep)
+        .with_context(|| format!("writing reports into {}", out.display()))?;
+    drop(bar);
+    println!(
+        "scenario {} (seed {})",
+        sc.name.as_deref().unwrap_or("?"),
+        sc.seed
+    );
+    for (design, f) in &rep.fanout {
+        let add = if f.churn_add.count > 0 {
+            &f.churn_add
+        } else {
+            &f.setup_add
+        };
+        println!(
+            "  {design}: droplets touched per endpoint add mean {} p99 {} max {}",
+            add.mean, add.p99, add.max
+        );
+    }
+    println!(
+        "  convergence: programmed p50 {} ms p99 {} ms; Ready p50 {} ms p99 {} ms",
+        rep.convergence.programmed_add_ms.p50,
+        rep.convergence.programmed_add_ms.p99,
+        rep.convergence.ready_ms.p50,
+        rep.convergence.ready_ms.p99
+    );
+    println!(
+        "  traffic: {:.1}% direct; verification: agents {} model {}",
+        rep.traffic.direct_share * 100.0,
+        rep.verification.agent_tables_match,
+        rep.verification.model_tables_match
+    );
+    println!(
+        "  wall {:.2} s, peak memory {:.0} MiB",
+        wall.elapsed().as_secs_f64(),
+        peak_rss_mib()
+    );
+    for f in files {
+        println!("  wrote {}", f.display());
+    }
+    if !(rep.verification.agent_tables_match && rep.verification.model_tables_match) {
+        bail!(
+            "verification failed: tables differ from the model's desired tables on {:?}",
+            rep.verification.mismatched
+        );
+    }
+    Ok(())
+}
+
+fn predict_tables(scenario: PathBuf, droplet: &str, output: Format) -> anyhow::Result<()> {
+    let sc = Scenario::load(&scenario)?;
+    let name = match droplet.parse::<u32>() {
+        Ok(i) => world::droplet_name(i).to_string(),
+        Err(_) => droplet.to_owned(),
+    };
+    let mut quiet = Quiet;
+    let sim = Sim::new(&sc, &[Design::Built], &mut quiet)?;
+    let tables = predict::droplet_tables(&sim.w.state, &name).ok_or_else(|| {
+        alkaid_topology_sim::Error::UnknownDroplet {
+            name: name.clone(),
+            example: world::droplet_name(0).to_string(),
+        }
+    })?;
+    match output {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&tables)?),
+        Format::Text => {
+            println!(
+                "{} (version {}, {} rows)",
+                tables.droplet,
+                tables.version,
+                tables.rows.len()
+            );
+            for r in &tables.rows {
+                println!("  {}", serde_json::to_string(r)?);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    let cfg = Config::parse();
+    cfg.validate()?;
+    match cfg.cmd {
+        Cmd::Run {
+            scenario,
+            out,
+            seed,
+            designs,
+            quiet,
+        } => run(scenario, out, seed, &designs, quiet),
+        Cmd::Validate { scenario } => {
+            let sc = Scenario::load(&scenario)?;
+            println!(
+                "{}: ok: {} droplets, {} vpcs x {} subnets x {} endpoints = {} endpoints; \
+                 churn {}+{}/s for {} s; {} failure(s); {} flows; {} simulated s",
+                scenario.display(),
+                sc.droplets,
+                sc.vpcs.count,
+                sc.subnets.per_vpc,
+                sc.endpoints.per_subnet,
+                sc.initial_endpoints(),
+                sc.churn.creates_per_sec,
+                sc.churn.deletes_per_sec,
+                sc.churn.duration_s,
+                sc.failures.len(),
+                sc.traffic.flows,
+                sc.duration_s()
+            );
+            Ok(())
+        }
+        Cmd::PredictTables {
+            scenario,
+            droplet,
+            output,
+        } => predict_tables(scenario, &droplet, output),
+    }
+}

@@ -1,0 +1,367 @@
+//! SVG plots (plotters' SVG backend: no font or system library involved). Every plot has
+//! a title naming what it shows and a legend naming each series, so each reads at a glance.
+//!
+//! | file | shows |
+//! |---|---|
+//! | `fanout.svg` | droplets touched per endpoint add/delete, percentile curve, built vs full mesh (log) |
+//! | `table_rows.svg`, `table_bytes.svg` | rows and KiB per droplet, percentile over droplets, built vs full mesh (log) |
+//! | `convergence.svg` | CDF of ms until programmed / until Ready |
+//! | `load.svg` | first packets per bouncer and divider droplet, busiest first |
+//! | `recovery.svg` | in-flight deltas, droplets behind, droplets down over simulated time |
+//! | `placement.svg` | roles per droplet (max and mean), built vs random, steady -> failure -> return |
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
+use plotters::prelude::*;
+
+use super::Report;
+use crate::error::{Error, Result};
+use crate::sim::Sim;
+use crate::stats::{Counts, quantile_sorted};
+
+const COLORS: [RGBColor; 6] = [
+    RGBColor(31, 119, 180),
+    RGBColor(214, 39, 40),
+    RGBColor(44, 160, 44),
+    RGBColor(148, 103, 189),
+    RGBColor(255, 127, 14),
+    RGBColor(90, 90, 90),
+];
+
+/// One line of a chart.
+struct Series {
+    name: String,
+    points: Vec<(f64, f64)>,
+}
+
+struct Chart<'a> {
+    file: &'a str,
+    title: String,
+    x: &'a str,
+    y: &'a str,
+    series: Vec<Series>,
+    log_y: bool,
+}
+
+fn plot_err(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::Plot {
+        path: path.to_owned(),
+        message: e.to_string(),
+    }
+}
+
+fn extent(series: &[Series], f: impl Fn(&(f64, f64)) -> f64) -> (f64, f64) {
+    let mut it = series.iter().flat_map(|s| s.points.iter().map(&f));
+    let first = it.next().unwrap_or(0.0);
+    it.fold((first, first), |(lo, hi), v| (lo.min(v), hi.max(v)))
+}
+
+fn draw<Y>(path: &Path, c: &Chart, xr: Range<f64>, yr: Y, floor: f64) -> Result<()>
+where
+    Y: AsRangedCoord<Value = f64>,
+    Y::CoordDescType: ValueFormatter<f64>,
+{
+    let root = SVGBackend::new(path, (900, 560)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| plot_err(path, e))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(&c.title, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(44)
+        .y_label_area_size(72)
+        .build_cartesian_2d(xr, yr)
+        .map_err(|e| plot_err(path, e))?;
+    chart
+        .configure_mesh()
+        .x_desc(c.x)
+        .y_desc(c.y)
+        .draw()
+        .map_err(|e| plot_err(path, e))?;
+    for (i, s) in c.series.iter().enumerate() {
+        let color = COLORS[i % COLORS.len()];
+        let pts: Vec<(f64, f64)> = s.points.iter().map(|(x, y)| (*x, y.max(floor))).collect();
+        chart
+            .draw_series(LineSeries::new(pts, color.stroke_width(2)))
+            .map_err(|e| plot_err(path, e))?
+            .label(s.name.clone())
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+            });
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| plot_err(path, e))?;
+    root.present().map_err(|e| plot_err(path, e))
+}
+
+fn render(dir: &Path, c: Chart) -> Result<PathBuf> {
+    let path = dir.join(c.file);
+    let (x0, x1) = extent(&c.series, |p| p.0);
+    let (_, y1) = extent(&c.series, |p| p.1);
+    let xr = x0..if x1 > x0 { x1 } else { x0 + 1.0 };
+    if c.log_y {
+        let top = (y1 * 2.0).max(10.0);
+        draw(&path, &c, xr, (0.5..top).log_scale(), 0.5)?;
+    } else {
+        let top = if y1 > 0.0 { y1 * 1.1 } else { 1.0 };
+        draw(&path, &c, xr, 0.0..top, f64::MIN)?;
+    }
+    Ok(path)
+}
+
+/// Percentile curve (x: 0..=100) of a histogram.
+fn pct_counts(name: &str, c: &Counts) -> Series {
+    Series {
+        name: format!("{name} ({} events)", c.len()),
+        points: (0..=100)
+            .map(|p| (f64::from(p), c.quantile(f64::from(p.max(1)) / 100.0) as f64))
+            .collect(),
+    }
+}
+
+/// Percentile curve of per-droplet values.
+fn pct_values(name: &str, v: impl Iterator<Item = f64>) -> Series {
+    let mut v: Vec<f64> = v.collect();
+    v.sort_by(f64::total_cmp);
+    Series {
+        name: name.to_owned(),
+        points: (0..=100)
+            .map(|p| {
+                (
+                    f64::from(p),
+                    quantile_sorted(&v, f64::from(p.max(1)) / 100.0),
+                )
+            })
+            .collect(),
+    }
+}
+
+/// Empirical CDF of samples.
+fn cdf(name: &str, sorted: &[f64]) -> Series {
+    let n = sorted.len().max(1) as f64;
+    let step = (sorted.len() / 400).max(1);
+    let mut points: Vec<(f64, f64)> = sorted
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % step == 0 || *i + 1 == sorted.len())
+        .map(|(i, x)| (*x, (i + 1) as f64 / n))
+        .collect();
+    if points.is_empty() {
+        points.push((0.0, 0.0));
+    }
+    Series {
+        name: format!("{name} ({} events)", sorted.len()),
+        points,
+    }
+}
+
+fn fanout(s: &Sim) -> Chart<'static> {
+    let pick = |churn: &Counts, setup: &Counts, what: &str| {
+        if churn.is_empty() {
+            (setup.clone(), format!("{what} (populating)"))
+        } else {
+            (churn.clone(), what.to_owned())
+        }
+    };
+    let mut series = Vec::new();
+    let (c, n) = pick(&s.m.churn_add, &s.m.setup_add, "built: endpoint add");
+    series.push(pct_counts(&n, &c));
+    if !s.m.churn_delete.is_empty() {
+        series.push(pct_counts("built: endpoint delete", &s.m.churn_delete));
+    }
+    if let Some(m) = s.mesh() {
+        let (c, n) = pick(&m.churn_add, &m.setup_add, "full mesh: endpoint add");
+        series.push(pct_counts(&n, &c));
+        if !m.churn_delete.is_empty() {
+            series.push(pct_counts("full mesh: endpoint delete", &m.churn_delete));
+        }
+    }
+    Chart {
+        file: "fanout.svg",
+        title: "Droplets touched per endpoint event".into(),
+        x: "percentile of events",
+        y: "droplets touched (log)",
+        series,
+        log_y: true,
+    }
+}
+
+fn tables(s: &Sim, bytes: bool) -> Chart<'static> {
+    let val = |r: &crate::bytes::RowCounts| {
+        if bytes {
+            r.bytes() as f64 / 1024.0
+        } else {
+            r.total() as f64
+        }
+    };
+    let mut series = vec![pct_values(
+        "built (bouncers/dividers)",
+        s.m.steady_rows.iter().map(val),
+    )];
+    if !s.m.steady_mesh_rows.is_empty() {
+        series.push(pct_values(
+            "full mesh",
+            s.m.steady_mesh_rows.iter().map(val),
+        ));
+    }
+    Chart {
+        file: if bytes {
+            "table_bytes.svg"
+        } else {
+            "table_rows.svg"
+        },
+        title: if bytes {
+            "BPF map bytes per droplet (key + value sizes of the XDP types)".into()
+        } else {
+            "Table rows per droplet".into()
+        },
+        x: "percentile of droplets",
+        y: if bytes { "KiB (log)" } else { "rows (log)" },
+        series,
+        log_y: true,
+    }
+}
+
+fn convergence(s: &Sim) -> Chart<'static> {
+    let m = &s.m;
+    Chart {
+        file: "convergence.svg",
+        title: "Programming convergence under the network model".into(),
+        x: "milliseconds after the command",
+        y: "fraction of events done",
+        series: vec![
+            cdf("programmed: add", &m.programmed_add_ms.sorted()),
+            cdf("programmed: delete", &m.programmed_delete_ms.sorted()),
+            cdf("Ready (acknowledged): add", &m.ready_ms.sorted()),
+        ],
+        log_y: false,
+    }
+}
+
+fn load(s: &Sim, r: &Report) -> Chart<'static> {
+    let ranked = |v: &[u64]| -> Vec<(f64, f64)> {
+        let mut v: Vec<u64> = v.iter().copied().filter(|x| *x > 0).collect();
+        v.sort_unstable_by(|a, b| b.cmp(a));
+        v.iter()
+            .enumerate()
+            .map(|(i, x)| ((i + 1) as f64, *x as f64))
+            .collect()
+    };
+    let t = &s.m.traffic;
+    Chart {
+        file: "load.svg",
+        title: format!(
+            "First packets per role droplet; {:.1}% of packets took the direct path",
+            r.traffic.direct_share * 100.0
+        ),
+        x: "droplets, busiest first",
+        y: "first packets handled",
+        series: vec![
+            Series {
+                name: "bouncer".into(),
+                points: ranked(&t.bouncer_packets),
+            },
+            Series {
+                name: "divider".into(),
+                points: ranked(&t.divider_packets),
+            },
+        ],
+        log_y: false,
+    }
+}
+
+fn recovery(s: &Sim) -> Chart<'static> {
+    let pts = |f: fn(&crate::sim::metrics::Point) -> u64| -> Vec<(f64, f64)> {
+        s.m.series.iter().map(|p| (p.t_s, f(p) as f64)).collect()
+    };
+    Chart {
+        file: "recovery.svg",
+        title: "Failures and recovery over simulated time".into(),
+        x: "simulated seconds",
+        y: "count",
+        series: vec![
+            Series {
+                name: "deltas in flight".into(),
+                points: pts(|p| p.inflight_deltas),
+            },
+            Series {
+                name: "droplets behind the model".into(),
+                points: pts(|p| p.droplets_behind),
+            },
+            Series {
+                name: "droplets down".into(),
+                points: pts(|p| p.droplets_down),
+            },
+            Series {
+                name: "endpoints not Ready".into(),
+                points: pts(|p| p.endpoints_not_ready),
+            },
+            Series {
+                name: "first packets black-holed (total)".into(),
+                points: pts(|p| p.black_holed),
+            },
+        ],
+        log_y: false,
+    }
+}
+
+fn placement(r: &Report) -> Chart<'static> {
+    let mut series = Vec::new();
+    let mut add = |name: &str,
+                   steady: Option<&crate::designs::RoleLoad>,
+                   f: Option<&crate::designs::PlacementOutcome>| {
+        let Some(steady) = steady else { return };
+        let mut max = vec![(0.0, steady.roles_max as f64)];
+        let mut mean = vec![(0.0, steady.roles_mean)];
+        if let Some(f) = f {
+            max.push((1.0, f.load_after_failure.roles_max as f64));
+            mean.push((1.0, f.load_after_failure.roles_mean));
+            max.push((2.0, f.load_after_return.roles_max as f64));
+            mean.push((2.0, f.load_after_return.roles_mean));
+        }
+        series.push(Series {
+            name: format!("{name}: max roles"),
+            points: max,
+        });
+        series.push(Series {
+            name: format!("{name}: mean roles"),
+            points: mean,
+        });
+    };
+    let first = r.failures.first();
+    add("built", Some(&r.placement.built), first.map(|f| &f.built));
+    add(
+        "random",
+        r.placement.random.as_ref(),
+        first.and_then(|f| f.random.as_ref()),
+    );
+    Chart {
+        file: "placement.svg",
+        title: "Roles per droplet: 0 = steady, 1 = after failure, 2 = after return".into(),
+        x: "stage",
+        y: "roles per droplet",
+        series,
+        log_y: false,
+    }
+}
+
+/// Draws every plot into `dir`.
+pub(super) fn draw_all(dir: &Path, s: &Sim, r: &Report) -> Result<Vec<PathBuf>> {
+    [
+        fanout(s),
+        tables(s, false),
+        tables(s, true),
+        convergence(s),
+        load(s, r),
+        recovery(s),
+        placement(r),
+    ]
+    .into_iter()
+    .map(|c| render(dir, c))
+    .collect()
+}
