@@ -27,6 +27,16 @@ fn peak_rss_mib() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
+/// CPU seconds this process used (user + system), robust to other load on the machine.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0 // USER_HZ is 100 on Linux
+}
+
 fn droplet(i: usize) -> DropletName {
     DropletName::new(format!("droplet-{i:05}")).unwrap()
 }
@@ -122,6 +132,7 @@ fn main() {
         busy: Duration::ZERO,
     };
     let wall = Instant::now();
+    let cpu0 = cpu_seconds();
     for i in 0..n_droplets {
         let ip = Ipv4Addr::from(0xac10_0000u32 + i as u32 + 1); // 172.16.0.0/12
         let o = ip.octets();
@@ -169,6 +180,7 @@ fn main() {
     }
     b.ack_all(n_droplets);
     let build = wall.elapsed();
+    let build_cpu = cpu_seconds() - cpu0;
     assert_eq!(b.state.endpoint_count(), n_endpoints);
 
     let (add, del) = b.sample("full", n_subnets, n_droplets);
@@ -179,6 +191,7 @@ fn main() {
         "cmd/s",
     );
     bench("build_wall_time", build.as_secs_f64(), "s");
+    bench("build_cpu_time", build_cpu, "s");
     bench("peak_memory", peak_rss_mib(), "MiB");
     bench("endpoint_add_at_full_scale", add, "us");
     bench("endpoint_delete_at_full_scale", del, "us");

@@ -2,8 +2,8 @@
 //!
 //! `apply` validates a [`Command`] completely before changing anything, then mutates the
 //! truth, records which (droplet, row) pairs it may have affected, and finally recomputes
-//! exactly those rows ([`derive`]) into the per-droplet tables, producing versioned deltas.
-//! Acknowledgement tracking ([`ack`]) turns objects Ready once every droplet holding them
+//! exactly those rows (`derive.rs`) into the per-droplet tables, producing versioned deltas.
+//! Acknowledgement tracking (`ack.rs`) turns objects Ready once every droplet holding them
 //! has applied the version that introduced them.
 
 mod ack;
