@@ -1,7 +1,7 @@
 //! Property tests over random command sequences: determinism (also through snapshot and
 //! restore), reachability, isolation, bounded fan-out, and incremental tables equal to
-//! tables derived from scratch. Failing seeds are persisted by proptest under
-//! `tests/properties/` next to this file.
+//! tables derived from scratch. Failing seeds are persisted by proptest in
+//! `model/tests/proptest-regressions/` (commit them: they are replayed first).
 
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
