@@ -177,6 +177,8 @@ impl<A: Allocator, D: Dataplane> Endpoints<A, D> {
             vni: alloc.vni,
             ip: alloc.address.addr(),
             mac,
+            subnet: alloc.address.trunc(),
+            gateway: alloc.gateway,
         };
         record.attachment = Some(attachment.clone());
         self.dataplane.attach_endpoint(&attachment)?;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use alkaid_agent::alloc::ControlAllocator;
 use alkaid_agent::backoff::seed_from;
 use alkaid_agent::cni::server;
-use alkaid_agent::dataplane::FakeDataplane;
+use alkaid_agent::dataplane::{Dataplane, FakeDataplane};
 use alkaid_agent::endpoint::{ENCAP_OVERHEAD, Endpoints, EndpointsConfig};
 use alkaid_agent::grpc::{Client, ClientConfig};
 use alkaid_agent::shutdown::{self, Shutdown};
@@ -25,6 +25,18 @@ use tracing::{info, warn};
 enum DataplaneKind {
     /// In-memory maps: no packets are forwarded (tests, simulation, dry runs).
     Fake,
+    /// The XDP programs and their pinned maps (needs root and a bpffs).
+    #[cfg(feature = "xdp")]
+    Aya,
+}
+
+/// XDP attach mode (see shared/notes/xdp-on-veth.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum XdpMode {
+    /// Driver mode.
+    Native,
+    /// skb mode: keeps TSO, no peer rules.
+    Generic,
 }
 
 /// The agent's configuration; every flag has an `ALKAID_*` environment fallback.
@@ -83,6 +95,28 @@ struct Config {
     /// The data plane implementation.
     #[arg(long, env = "ALKAID_DATAPLANE", value_enum, default_value = "fake")]
     dataplane: DataplaneKind,
+    /// bpffs directory for pinned maps and links (`--dataplane aya`).
+    #[arg(long, env = "ALKAID_BPF_PIN_DIR", default_value = "/sys/fs/bpf/alkaid")]
+    bpf_pin_dir: PathBuf,
+    /// The virtual gateway MAC every pod ARP is answered with.
+    #[arg(long, env = "ALKAID_GATEWAY_MAC", default_value = "02:a1:ca:1d:00:01")]
+    gateway_mac: String,
+    /// XDP mode on the underlay NIC.
+    #[arg(
+        long,
+        env = "ALKAID_XDP_MODE_UNDERLAY",
+        value_enum,
+        default_value = "generic"
+    )]
+    xdp_mode_underlay: XdpMode,
+    /// XDP mode on endpoint veths.
+    #[arg(
+        long,
+        env = "ALKAID_XDP_MODE_ENDPOINT",
+        value_enum,
+        default_value = "generic"
+    )]
+    xdp_mode_endpoint: XdpMode,
     /// Log filter (tracing EnvFilter syntax).
     #[arg(long, env = "ALKAID_LOG", default_value = "info")]
     log: String,
@@ -97,6 +131,14 @@ impl Config {
         }
         if !self.droplet_mac.is_empty() {
             alkaid_agent::pb::parse_mac("--droplet-mac", &self.droplet_mac)?;
+        }
+        alkaid_agent::pb::parse_mac("--gateway-mac", &self.gateway_mac)?;
+        #[cfg(feature = "xdp")]
+        if self.dataplane == DataplaneKind::Aya && self.droplet_mac.is_empty() {
+            return bad(
+                "--droplet-mac",
+                "required with --dataplane aya (outer source MAC)".into(),
+            );
         }
         for op in &self.operators {
             if !(op.starts_with("http://") || op.starts_with("https://"))
@@ -144,10 +186,44 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn run(cfg: Config) -> anyhow::Result<()> {
-    let shutdown = Shutdown::new();
-    let dataplane = match cfg.dataplane {
-        DataplaneKind::Fake => Arc::new(FakeDataplane::new()),
+    match cfg.dataplane {
+        DataplaneKind::Fake => run_with(cfg, Arc::new(FakeDataplane::new())).await,
+        #[cfg(feature = "xdp")]
+        DataplaneKind::Aya => {
+            let dp = open_aya(&cfg).await?;
+            run_with(cfg, Arc::new(dp)).await
+        }
+    }
+}
+
+#[cfg(feature = "xdp")]
+async fn open_aya(cfg: &Config) -> anyhow::Result<alkaid_agent::dataplane::AyaDataplane> {
+    use alkaid_agent::dataplane::{AyaConfig, AyaDataplane};
+    use alkaid_agent::pb::parse_mac;
+    let host = netlink::connect(std::path::Path::new("/")).context("cannot open netlink")?;
+    let nic = netlink::link_by_name(&host, &cfg.interface)
+        .await?
+        .with_context(|| format!("underlay interface {} not found", cfg.interface))?;
+    let mode = |m| match m {
+        XdpMode::Native => alkaid_xdp::Mode::Native,
+        XdpMode::Generic => alkaid_xdp::Mode::Generic,
     };
+    let aya_cfg = AyaConfig {
+        pin_dir: cfg.bpf_pin_dir.clone(),
+        droplet_ip: cfg.droplet_ip,
+        droplet_mac: parse_mac("--droplet-mac", &cfg.droplet_mac)?,
+        underlay_ifindex: nic.header.index,
+        underlay_mtu: cfg.underlay_mtu,
+        gateway_mac: parse_mac("--gateway-mac", &cfg.gateway_mac)?,
+        underlay_mode: mode(cfg.xdp_mode_underlay),
+        endpoint_mode: mode(cfg.xdp_mode_endpoint),
+    };
+    // Loading runs the verifier: seconds, off the async workers.
+    Ok(tokio::task::spawn_blocking(move || AyaDataplane::open(aya_cfg)).await??)
+}
+
+async fn run_with<D: Dataplane>(cfg: Config, dataplane: Arc<D>) -> anyhow::Result<()> {
+    let shutdown = Shutdown::new();
 
     let endpoints: Vec<Endpoint> = cfg
         .operators

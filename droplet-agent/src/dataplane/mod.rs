@@ -1,5 +1,6 @@
 //! The data plane behind one trait: the aya implementation over the real BPF maps, and an
-//! in-memory fake for tests and simulation. Only `aya.rs` may import aya.
+//! in-memory fake for tests and simulation. Only `aya.rs` touches BPF (through the
+//! `alkaid-xdp` loader, behind the default `xdp` feature).
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -7,12 +8,17 @@ use std::net::Ipv4Addr;
 use serde::{Deserialize, Serialize};
 
 use alkaid_model::Table;
+use ipnet::Ipv4Net;
 
 use crate::error::Result;
 use crate::sync::MapOp;
 
+#[cfg(feature = "xdp")]
+pub mod aya;
 pub mod fake;
 
+#[cfg(feature = "xdp")]
+pub use self::aya::{AyaConfig, AyaDataplane};
 pub use fake::FakeDataplane;
 
 /// An endpoint interface on this droplet: the host end of its veth, where the `agent`
@@ -29,6 +35,10 @@ pub struct EndpointAttachment {
     pub ip: Ipv4Addr,
     /// The endpoint's MAC.
     pub mac: [u8; 6],
+    /// The endpoint's subnet (network address and prefix).
+    pub subnet: Ipv4Net,
+    /// The subnet's gateway.
+    pub gateway: Ipv4Addr,
 }
 
 /// Per-name counters (verdicts and drop reasons summed over CPUs).
