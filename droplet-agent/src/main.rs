@@ -245,6 +245,10 @@ async fn run_with<D: Dataplane>(cfg: Config, dataplane: Arc<D>) -> anyhow::Resul
         Arc::clone(&dataplane),
         host,
     ));
+    // Before the first full sync: the data plane must know the local interfaces again.
+    eps.restore()
+        .await
+        .context("cannot restore endpoint attachments")?;
     let listener = server::bind(&cfg.cni_socket)?;
     let cni = tokio::spawn(server::serve(listener, eps, shutdown.wait()));
 

@@ -368,3 +368,37 @@ async fn agent_down_is_try_again_and_version_needs_no_agent() {
     );
     h.nothing_changed().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarted_agent_restores_attachments_from_records() {
+    require_root!();
+    let h = Harness::start("restore").await;
+    assert_eq!(run_cni(&h.env("ADD"), &h.conf()).await.0, 0);
+    // A new agent process: same state dir, empty data plane.
+    let fresh = Arc::new(FakeDataplane::new());
+    let eps = Endpoints::new(
+        EndpointsConfig {
+            state_dir: h.state_dir.clone(),
+            mtu: UNDERLAY_MTU - ENCAP_OVERHEAD,
+        },
+        Arc::new(FakeAllocator::new("10.77.0.0/24".parse().unwrap(), 7001)),
+        Arc::clone(&fresh),
+        netlink::connect(Path::new("/")).unwrap(),
+    );
+    assert_eq!(eps.restore().await.unwrap(), 1);
+    assert_eq!(fresh.endpoints().unwrap(), h.dataplane.endpoints().unwrap());
+    assert_eq!(run_cni(&h.env("DEL"), &h.conf()).await.0, 0);
+    // Its veth is gone now: nothing to restore.
+    let again = Arc::new(FakeDataplane::new());
+    let eps = Endpoints::new(
+        EndpointsConfig {
+            state_dir: h.state_dir.clone(),
+            mtu: 1442,
+        },
+        Arc::new(FakeAllocator::new("10.77.0.0/24".parse().unwrap(), 7001)),
+        Arc::clone(&again),
+        netlink::connect(Path::new("/")).unwrap(),
+    );
+    assert_eq!(eps.restore().await.unwrap(), 0);
+    h.nothing_changed().await;
+}

@@ -7,12 +7,10 @@
 //! -> veth -> attach -> record with the result. A failure undoes all of it.
 //! DEL: detach -> delete veth -> release -> remove record; every step tolerates absence.
 
-use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rtnetlink::Handle;
-use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 use tracing::{info, instrument, warn};
 
@@ -23,6 +21,12 @@ use crate::dataplane::{Dataplane, EndpointAttachment};
 use crate::error::{Error, Result};
 use crate::netlink::{self, VethConfig};
 use crate::pb::format_mac;
+
+mod names;
+mod record;
+
+pub use names::{endpoint_mac, endpoint_name, host_ifname};
+pub use record::{Record, Records};
 
 /// Geneve encapsulation overhead: Ethernet 14 + IPv4 20 + UDP 8 + Geneve 8 + return-to-sender
 /// option 8 (`alkaid_xdp_common::wire::OVERHEAD`).
@@ -37,31 +41,10 @@ pub struct EndpointsConfig {
     pub mtu: u32,
 }
 
-/// What ADD did, persisted for DEL and CHECK.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Record {
-    /// CNI_CONTAINERID.
-    pub container_id: String,
-    /// CNI_IFNAME.
-    pub ifname: String,
-    /// Endpoint namespace.
-    pub namespace: String,
-    /// Endpoint name.
-    pub name: String,
-    /// Host-side veth name.
-    pub host_ifname: String,
-    /// The finished endpoint, once the interface exists.
-    #[serde(default)]
-    pub info: Option<EndpointInfo>,
-    /// The data-plane attachment, once made.
-    #[serde(default)]
-    pub attachment: Option<EndpointAttachment>,
-}
-
 /// The agent's CNI backend.
 pub struct Endpoints<A, D> {
     cfg: EndpointsConfig,
+    records: Records,
     alloc: A,
     dataplane: Arc<D>,
     host: Handle,
@@ -74,6 +57,7 @@ impl<A: Allocator, D: Dataplane> Endpoints<A, D> {
     /// A backend using `host`, a netlink handle in the agent's own netns.
     pub fn new(cfg: EndpointsConfig, alloc: A, dataplane: Arc<D>, host: Handle) -> Self {
         Self {
+            records: Records::new(cfg.state_dir.clone()),
             cfg,
             alloc,
             dataplane,
@@ -137,7 +121,7 @@ impl<A: Allocator, D: Dataplane> Endpoints<A, D> {
             info: None,
             attachment: None,
         };
-        self.save(&record).map_err(to_cni)?;
+        self.records.save(&record).map_err(to_cni)?;
         match self.build(&mut record, &netns, &alloc).await {
             Ok(info) => {
                 info!(endpoint = %info.endpoint, address = %info.address, "endpoint added");
@@ -162,7 +146,7 @@ impl<A: Allocator, D: Dataplane> Endpoints<A, D> {
             .unwrap_or_else(|| endpoint_mac(alloc.vni, alloc.address.addr()));
         let cfg = VethConfig {
             host_ifname: record.host_ifname.clone(),
-            temp_ifname: temp_ifname(&record.container_id, &record.ifname),
+            temp_ifname: names::temp_ifname(&record.container_id, &record.ifname),
             netns: netns.to_path_buf(),
             ifname: record.ifname.clone(),
             mac,
@@ -195,12 +179,15 @@ impl<A: Allocator, D: Dataplane> Endpoints<A, D> {
             vni: alloc.vni,
         };
         record.info = Some(info.clone());
-        self.save(record)?;
+        self.records.save(record)?;
         Ok(info)
     }
 
     async fn del(&self, req: &AgentRequest) -> Result<(), CniError> {
-        let record = self.load(&req.container_id, &req.ifname).map_err(to_cni)?;
+        let record = self
+            .records
+            .load(&req.container_id, &req.ifname)
+            .map_err(to_cni)?;
         let record = record.unwrap_or_else(|| Record {
             container_id: req.container_id.clone(),
             ifname: req.ifname.clone(),
@@ -212,7 +199,7 @@ impl<A: Allocator, D: Dataplane> Endpoints<A, D> {
         });
         // Without a record we clean up the interface but release nothing: a pod recreated
         // under the same name may own that endpoint now.
-        let known = self.record_path(&req.container_id, &req.ifname).exists();
+        let known = self.records.path(&req.container_id, &req.ifname).exists();
         if let Some(att) = &record.attachment {
             self.dataplane.detach_endpoint(att).map_err(to_cni)?;
         }
@@ -224,14 +211,17 @@ impl<A: Allocator, D: Dataplane> Endpoints<A, D> {
                 .release(&record.namespace, &record.name)
                 .await
                 .map_err(to_cni)?;
-            self.remove(&record).map_err(to_cni)?;
+            self.records.remove(&record).map_err(to_cni)?;
         }
         info!(known, "endpoint deleted");
         Ok(())
     }
 
     async fn check(&self, req: &AgentRequest) -> Result<EndpointInfo, CniError> {
-        let record = self.load(&req.container_id, &req.ifname).map_err(to_cni)?;
+        let record = self
+            .records
+            .load(&req.container_id, &req.ifname)
+            .map_err(to_cni)?;
         let Some(info) = record.and_then(|r| r.info) else {
             return Err(CniError::new(
                 ErrorCode::UnknownContainer,
@@ -287,55 +277,41 @@ impl<A: Allocator, D: Dataplane> Endpoints<A, D> {
         Ok(info)
     }
 
+    /// After an agent restart: re-attaches every recorded endpoint whose host veth still
+    /// has the recorded ifindex, so the data plane knows its local interfaces before the first
+    /// full sync (a `LocalEndpoint` row without its interface would be withdrawn). Records
+    /// whose veth is gone are left for DEL. Returns how many were re-attached.
+    ///
+    /// # Errors
+    /// Netlink failures; a refused attach is logged and skipped.
+    pub async fn restore(&self) -> Result<usize> {
+        let _guard = self.serial.lock().await;
+        let mut n = 0;
+        for record in self.records.all() {
+            let Some(att) = &record.attachment else {
+                continue;
+            };
+            let link = netlink::link_by_name(&self.host, &att.host_ifname).await?;
+            if link.map(|l| l.header.index) != Some(att.host_ifindex) {
+                warn!(host_if = %att.host_ifname, "recorded veth is gone; waiting for DEL");
+                continue;
+            }
+            match self.dataplane.attach_endpoint(att) {
+                Ok(()) => n += 1,
+                Err(e) => warn!(host_if = %att.host_ifname, error = %e, "re-attach failed"),
+            }
+        }
+        info!(restored = n, "endpoints restored from records");
+        Ok(n)
+    }
+
     async fn teardown(&self, record: &Record) {
         if let Some(att) = &record.attachment {
             let _ = self.dataplane.detach_endpoint(att);
         }
         let _ = netlink::delete_link(&self.host, &record.host_ifname).await;
         let _ = self.alloc.release(&record.namespace, &record.name).await;
-        let _ = self.remove(record);
-    }
-
-    fn record_path(&self, container_id: &str, ifname: &str) -> PathBuf {
-        self.cfg
-            .state_dir
-            .join(format!("{container_id}_{ifname}.json"))
-    }
-
-    fn save(&self, r: &Record) -> Result<()> {
-        let path = self.record_path(&r.container_id, &r.ifname);
-        std::fs::create_dir_all(&self.cfg.state_dir)
-            .map_err(|e| Error::io("create state dir", &self.cfg.state_dir, e))?;
-        let tmp = path.with_extension("tmp");
-        let body = serde_json::to_vec_pretty(r).map_err(|source| Error::Json {
-            what: "record",
-            source,
-        })?;
-        std::fs::write(&tmp, body).map_err(|e| Error::io("write record", &tmp, e))?;
-        std::fs::rename(&tmp, &path).map_err(|e| Error::io("rename record", &path, e))
-    }
-
-    fn load(&self, container_id: &str, ifname: &str) -> Result<Option<Record>> {
-        let path = self.record_path(container_id, ifname);
-        match std::fs::read(&path) {
-            Ok(b) => serde_json::from_slice(&b)
-                .map(Some)
-                .map_err(|source| Error::Json {
-                    what: "record",
-                    source,
-                }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::io("read record", path, e)),
-        }
-    }
-
-    fn remove(&self, r: &Record) -> Result<()> {
-        let path = self.record_path(&r.container_id, &r.ifname);
-        match std::fs::remove_file(&path) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(Error::io("remove record", path, e)),
-        }
+        let _ = self.records.remove(record);
     }
 }
 
@@ -360,83 +336,9 @@ pub fn to_cni(e: Error) -> CniError {
     CniError::new(code, e.to_string(), details)
 }
 
-/// The Endpoint object's name: the pod's name when the runtime gave it, else the container id
-/// (lowercased and cut to 63 characters, a valid Kubernetes name).
-pub fn endpoint_name(req: &AgentRequest) -> String {
-    match &req.pod {
-        Some(p) => p.clone(),
-        None => req
-            .container_id
-            .to_ascii_lowercase()
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
-                    c
-                } else {
-                    '-'
-                }
-            })
-            .take(63)
-            .collect(),
-    }
-}
-
-fn fnv64(parts: &[&str]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for p in parts {
-        for b in p.bytes().chain(std::iter::once(0)) {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    h
-}
-
-/// The host-side veth name of a container interface: `alk` + 12 hex digits of a hash of
-/// (container id, ifname), stable so DEL finds it without a record.
-pub fn host_ifname(container_id: &str, ifname: &str) -> String {
-    format!(
-        "alk{:012x}",
-        fnv64(&[container_id, ifname]) & 0xffff_ffff_ffff
-    )
-}
-
-fn temp_ifname(container_id: &str, ifname: &str) -> String {
-    format!(
-        "alt{:012x}",
-        fnv64(&[container_id, ifname]) & 0xffff_ffff_ffff
-    )
-}
-
-/// The endpoint MAC when the operator chose none: `0a:VV:VV:II:II:II` (low 16 bits of the
-/// VNI, low 24 bits of the IP), the same rule as the model's `MacAddr::for_endpoint`.
-pub fn endpoint_mac(vni: u32, ip: Ipv4Addr) -> [u8; 6] {
-    let v = vni.to_be_bytes();
-    let i = ip.octets();
-    [0x0a, v[2], v[3], i[1], i[2], i[3]]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn names_are_stable_and_valid_ifnames() {
-        let a = host_ifname("abc", "eth0");
-        assert_eq!(a, host_ifname("abc", "eth0"));
-        assert_ne!(a, host_ifname("abc", "eth1"));
-        assert_eq!(a.len(), 15);
-        assert!(crate::cni::spec::is_valid_ifname(&a));
-        assert_ne!(a[3..], temp_ifname("abc", "eth1")[3..]);
-    }
-
-    #[test]
-    fn mac_rule() {
-        assert_eq!(
-            endpoint_mac(7001, Ipv4Addr::new(10, 0, 1, 5)),
-            [0x0a, 0x1b, 0x59, 0, 1, 5]
-        );
-    }
 
     #[test]
     fn error_codes() {
