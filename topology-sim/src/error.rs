@@ -38,9 +38,9 @@ pub enum Error {
     ModelRefused {
         /// The command, in words.
         what: String,
-        /// The model's reason.
+        /// The model's reason (boxed: the model's errors are large).
         #[source]
-        source: alkaid_model::Error,
+        source: Box<alkaid_model::Error>,
     },
     /// A droplet named on the command line does not exist in the scenario.
     #[error("unknown droplet {name:?}; droplets are named {example} (0-based, zero-padded)")]

@@ -90,7 +90,7 @@ impl World {
             Ok(_) => Ok(out),
             Err(source) => Err(Error::ModelRefused {
                 what: what(),
-                source,
+                source: Box::new(source),
             }),
         }
     }

@@ -42,7 +42,27 @@ struct Chart<'a> {
     x: &'a str,
     y: &'a str,
     series: Vec<Series>,
+    log_x: bool,
     log_y: bool,
+    legend: Legend,
+}
+
+/// Where a chart's legend goes on the right side (away from its lines).
+#[derive(Clone, Copy)]
+enum Legend {
+    Upper,
+    Middle,
+    Lower,
+}
+
+impl Legend {
+    fn position(self) -> SeriesLabelPosition {
+        match self {
+            Self::Upper => SeriesLabelPosition::UpperRight,
+            Self::Middle => SeriesLabelPosition::MiddleRight,
+            Self::Lower => SeriesLabelPosition::LowerRight,
+        }
+    }
 }
 
 fn plot_err(path: &Path, e: impl std::fmt::Display) -> Error {
@@ -58,8 +78,10 @@ fn extent(series: &[Series], f: impl Fn(&(f64, f64)) -> f64) -> (f64, f64) {
     it.fold((first, first), |(lo, hi), v| (lo.min(v), hi.max(v)))
 }
 
-fn draw<Y>(path: &Path, c: &Chart, xr: Range<f64>, yr: Y, floor: f64) -> Result<()>
+fn draw<X, Y>(path: &Path, c: &Chart, xr: X, yr: Y, floor: (f64, f64)) -> Result<()>
 where
+    X: AsRangedCoord<Value = f64>,
+    X::CoordDescType: ValueFormatter<f64>,
     Y: AsRangedCoord<Value = f64>,
     Y::CoordDescType: ValueFormatter<f64>,
 {
@@ -80,7 +102,11 @@ where
         .map_err(|e| plot_err(path, e))?;
     for (i, s) in c.series.iter().enumerate() {
         let color = COLORS[i % COLORS.len()];
-        let pts: Vec<(f64, f64)> = s.points.iter().map(|(x, y)| (*x, y.max(floor))).collect();
+        let pts: Vec<(f64, f64)> = s
+            .points
+            .iter()
+            .map(|(x, y)| (x.max(floor.0), y.max(floor.1)))
+            .collect();
         chart
             .draw_series(LineSeries::new(pts, color.stroke_width(2)))
             .map_err(|e| plot_err(path, e))?
@@ -91,7 +117,7 @@ where
     }
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
+        .position(c.legend.position())
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .draw()
@@ -99,17 +125,44 @@ where
     root.present().map_err(|e| plot_err(path, e))
 }
 
+/// Axis range: linear from the data, or logarithmic from `floor` (values below are drawn
+/// at `floor`).
+fn axis(lo: f64, hi: f64, log: bool, floor: f64) -> Range<f64> {
+    if log {
+        floor..(hi * 2.0).max(floor * 20.0)
+    } else {
+        let top = if hi > lo { hi * 1.05 } else { lo + 1.0 };
+        lo.min(0.0)..top
+    }
+}
+
 fn render(dir: &Path, c: Chart) -> Result<PathBuf> {
     let path = dir.join(c.file);
     let (x0, x1) = extent(&c.series, |p| p.0);
-    let (_, y1) = extent(&c.series, |p| p.1);
-    let xr = x0..if x1 > x0 { x1 } else { x0 + 1.0 };
-    if c.log_y {
-        let top = (y1 * 2.0).max(10.0);
-        draw(&path, &c, xr, (0.5..top).log_scale(), 0.5)?;
-    } else {
-        let top = if y1 > 0.0 { y1 * 1.1 } else { 1.0 };
-        draw(&path, &c, xr, 0.0..top, f64::MIN)?;
+    let (y0, y1) = extent(&c.series, |p| p.1);
+    // Log axes start at the smallest positive value's decade (or 0.5 for counts).
+    let positive = |f: fn(&(f64, f64)) -> f64| {
+        let m = c
+            .series
+            .iter()
+            .flat_map(|s| s.points.iter().map(f))
+            .filter(|v| *v > 0.0)
+            .fold(f64::INFINITY, f64::min);
+        if m.is_finite() {
+            10f64.powf(m.log10().floor()).min(0.5)
+        } else {
+            0.5
+        }
+    };
+    let fx = if c.log_x { positive(|p| p.0) } else { f64::MIN };
+    let fy = if c.log_y { positive(|p| p.1) } else { f64::MIN };
+    let xr = axis(x0, x1, c.log_x, fx);
+    let yr = axis(y0, y1, c.log_y, fy);
+    match (c.log_x, c.log_y) {
+        (false, false) => draw(&path, &c, xr, yr, (fx, fy))?,
+        (false, true) => draw(&path, &c, xr, yr.log_scale(), (fx, fy))?,
+        (true, false) => draw(&path, &c, xr.log_scale(), yr, (fx, fy))?,
+        (true, true) => draw(&path, &c, xr.log_scale(), yr.log_scale(), (fx, fy))?,
     }
     Ok(path)
 }
@@ -117,7 +170,7 @@ fn render(dir: &Path, c: Chart) -> Result<PathBuf> {
 /// Percentile curve (x: 0..=100) of a histogram.
 fn pct_counts(name: &str, c: &Counts) -> Series {
     Series {
-        name: format!("{name} ({} events)", c.len()),
+        name: format!("{name} (mean {:.1}, {} events)", c.dist().mean, c.len()),
         points: (0..=100)
             .map(|p| (f64::from(p), c.quantile(f64::from(p.max(1)) / 100.0) as f64))
             .collect(),
@@ -155,7 +208,11 @@ fn cdf(name: &str, sorted: &[f64]) -> Series {
         points.push((0.0, 0.0));
     }
     Series {
-        name: format!("{name} ({} events)", sorted.len()),
+        name: format!(
+            "{name} (p50 {:.1} ms, p99 {:.1} ms)",
+            quantile_sorted(sorted, 0.5),
+            quantile_sorted(sorted, 0.99)
+        ),
         points,
     }
 }
@@ -187,7 +244,9 @@ fn fanout(s: &Sim) -> Chart<'static> {
         x: "percentile of events",
         y: "droplets touched (log)",
         series,
+        log_x: false,
         log_y: true,
+        legend: Legend::Middle,
     }
 }
 
@@ -223,7 +282,9 @@ fn tables(s: &Sim, bytes: bool) -> Chart<'static> {
         x: "percentile of droplets",
         y: if bytes { "KiB (log)" } else { "rows (log)" },
         series,
+        log_x: false,
         log_y: true,
+        legend: Legend::Lower,
     }
 }
 
@@ -232,14 +293,16 @@ fn convergence(s: &Sim) -> Chart<'static> {
     Chart {
         file: "convergence.svg",
         title: "Programming convergence under the network model".into(),
-        x: "milliseconds after the command",
+        x: "milliseconds after the command (log)",
         y: "fraction of events done",
         series: vec![
             cdf("programmed: add", &m.programmed_add_ms.sorted()),
             cdf("programmed: delete", &m.programmed_delete_ms.sorted()),
             cdf("Ready (acknowledged): add", &m.ready_ms.sorted()),
         ],
+        log_x: true,
         log_y: false,
+        legend: Legend::Lower,
     }
 }
 
@@ -271,7 +334,9 @@ fn load(s: &Sim, r: &Report) -> Chart<'static> {
                 points: ranked(&t.divider_packets),
             },
         ],
+        log_x: false,
         log_y: false,
+        legend: Legend::Upper,
     }
 }
 
@@ -306,7 +371,9 @@ fn recovery(s: &Sim) -> Chart<'static> {
                 points: pts(|p| p.black_holed),
             },
         ],
+        log_x: false,
         log_y: false,
+        legend: Legend::Upper,
     }
 }
 
@@ -346,7 +413,9 @@ fn placement(r: &Report) -> Chart<'static> {
         x: "stage",
         y: "roles per droplet",
         series,
+        log_x: false,
         log_y: false,
+        legend: Legend::Upper,
     }
 }
 

@@ -39,7 +39,7 @@ impl Sim<'_> {
                                 "endpoint {made} in subnet {}",
                                 self.w.subnets[s as usize].0
                             ),
-                            source,
+                            source: Box::new(source),
                         });
                     }
                 };
@@ -59,10 +59,10 @@ impl Sim<'_> {
                     mesh.setup_add.add(n);
                 }
                 made += 1;
-                if made % ACK_EVERY == 0 {
+                if made.is_multiple_of(ACK_EVERY) {
                     self.ack_all();
                 }
-                if made % 4096 == 0 {
+                if made.is_multiple_of(4096) {
                     self.progress.advance(4096);
                 }
             }
