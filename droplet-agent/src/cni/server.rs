@@ -71,6 +71,16 @@ async fn serve_one<A: Allocator, D: Dataplane>(
     BufReader::new(read.take(MAX_LINE))
         .read_line(&mut line)
         .await?;
+    if super::dump::is_dump(&line) {
+        let reply = match endpoints.dump() {
+            Ok(d) => super::dump::DumpReply::Dump(d),
+            Err(e) => super::dump::DumpReply::Error(e.to_string()),
+        };
+        let mut out = serde_json::to_vec(&reply).map_err(std::io::Error::other)?;
+        out.push(b'\n');
+        write.write_all(&out).await?;
+        return write.shutdown().await;
+    }
     let reply = match serde_json::from_str::<AgentRequest>(line.trim_end()) {
         Ok(req) => endpoints.handle(req).await,
         Err(e) => AgentReply::Error(CniError::new(

@@ -277,6 +277,14 @@ impl<A: Allocator, D: Dataplane> Endpoints<A, D> {
         Ok(info)
     }
 
+    /// The data plane's contents, for `alkaid lab tables`.
+    ///
+    /// # Errors
+    /// What the data plane returns.
+    pub fn dump(&self) -> Result<crate::cni::dump::TablesDump> {
+        crate::cni::dump::collect(self.dataplane.as_ref())
+    }
+
     /// After an agent restart: re-attaches every recorded endpoint whose host veth still
     /// has the recorded ifindex, so the data plane knows its local interfaces before the first
     /// full sync (a `LocalEndpoint` row without its interface would be withdrawn). Records

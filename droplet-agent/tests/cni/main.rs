@@ -252,6 +252,14 @@ async fn add_check_del_roundtrip() {
     assert!(hostif.is_some());
     let att = h.dataplane.endpoints().unwrap();
     assert_eq!(att.len(), 1);
+    let socket = h.socket.clone();
+    let dump = tokio::task::spawn_blocking(move || {
+        alkaid_agent::cni::dump::request(&socket, Duration::from_secs(10))
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(dump.endpoints, att, "DUMP shows the attached endpoint");
     assert_eq!(att[0].vni, 7001);
     assert_eq!(h.alloc.allocated().len(), 1);
     assert!(
