@@ -13,6 +13,7 @@ use crate::sync::MapOp;
 struct State {
     rows: Table,
     failing: BTreeSet<RowKey>,
+    fail_attach: bool,
     applies: u64,
     endpoints: BTreeMap<String, EndpointAttachment>,
     counters: Counters,
@@ -35,9 +36,17 @@ impl FakeDataplane {
         self.with(|st| st.failing.insert(key));
     }
 
+    /// Makes `attach_endpoint` fail until [`FakeDataplane::heal`].
+    pub fn fail_attach(&self) {
+        self.with(|st| st.fail_attach = true);
+    }
+
     /// Stops injected failures.
     pub fn heal(&self) {
-        self.with(|st| st.failing.clear());
+        self.with(|st| {
+            st.failing.clear();
+            st.fail_attach = false;
+        });
     }
 
     /// Replaces the rows wholesale (what pinned maps held before a restart, say).
@@ -84,7 +93,7 @@ impl Dataplane for FakeDataplane {
     }
 
     fn attach_endpoint(&self, ep: &EndpointAttachment) -> Result<()> {
-        if ep.host_ifindex == 0 {
+        if ep.host_ifindex == 0 || self.with(|st| st.fail_attach) {
             return Err(Error::Dataplane {
                 op: "attach",
                 message: format!("{} has no ifindex", ep.host_ifname),

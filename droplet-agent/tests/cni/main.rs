@@ -410,3 +410,28 @@ async fn restarted_agent_restores_attachments_from_records() {
     assert_eq!(eps.restore().await.unwrap(), 0);
     h.nothing_changed().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_add_is_undone_and_a_retry_succeeds() {
+    require_root!();
+    let h = Harness::start("undo").await;
+    // The data plane refuses the attach after the veth exists: everything is rolled back.
+    h.dataplane.fail_attach();
+    let v = assert_error(&run_cni(&h.env("ADD"), &h.conf()).await, 100);
+    assert!(v["msg"].as_str().unwrap().contains("attach"), "{v}");
+    h.nothing_changed().await;
+    // The operator refuses the address: nothing is created at all.
+    h.dataplane.heal();
+    let mut e = h.env("ADD");
+    e.retain(|(k, _)| k != "CNI_ARGS");
+    e.push((
+        "CNI_ARGS".into(),
+        "K8S_POD_NAMESPACE=team;K8S_POD_NAME=web-0;IP=10.99.0.1".into(),
+    ));
+    assert_error(&run_cni(&e, &h.conf()).await, 101);
+    h.nothing_changed().await;
+    // The runtime retries ADD: it works, and DEL cleans up.
+    assert_eq!(run_cni(&h.env("ADD"), &h.conf()).await.0, 0);
+    assert_eq!(run_cni(&h.env("DEL"), &h.conf()).await.0, 0);
+    h.nothing_changed().await;
+}
