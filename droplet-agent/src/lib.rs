@@ -12,6 +12,7 @@
 //! | [`netlink`] | veth pairs, netns entry, addresses, routes (rtnetlink) |
 //! | [`sync`] | pure: desired vs actual rows -> ordered map operations; delta version checks |
 //! | [`netns`] | named network namespaces (create, delete, drop guard) |
+//! | [`metrics`] | Prometheus text on `GET /metrics`: stream status and data-plane counters |
 //! | [`shutdown`] | one shutdown signal for every task; exiting never detaches XDP |
 //! | `sys` | the only `unsafe`: `setns(2)` and the ethtool ioctl |
 //! | [`error`] | [`Error`] and [`Result`] |
@@ -27,6 +28,7 @@ pub mod dataplane;
 pub mod endpoint;
 pub mod error;
 pub mod grpc;
+pub mod metrics;
 pub mod netlink;
 pub mod netns;
 pub mod pb;

@@ -117,6 +117,9 @@ struct Config {
         default_value = "generic"
     )]
     xdp_mode_endpoint: XdpMode,
+    /// Serve Prometheus metrics on this address (e.g. 0.0.0.0:9464); unset: no metrics.
+    #[arg(long, env = "ALKAID_METRICS_ADDR")]
+    metrics_addr: Option<std::net::SocketAddr>,
     /// Log filter (tracing EnvFilter syntax).
     #[arg(long, env = "ALKAID_LOG", default_value = "info")]
     log: String,
@@ -252,7 +255,7 @@ async fn run_with<D: Dataplane>(cfg: Config, dataplane: Arc<D>) -> anyhow::Resul
     let listener = server::bind(&cfg.cni_socket)?;
     let cni = tokio::spawn(server::serve(listener, eps, shutdown.wait()));
 
-    let (client, _status) = Client::new(
+    let (client, status) = Client::new(
         ClientConfig {
             operators: cfg.operators.clone(),
             droplet: cfg.droplet.clone(),
@@ -268,8 +271,22 @@ async fn run_with<D: Dataplane>(cfg: Config, dataplane: Arc<D>) -> anyhow::Resul
             seed: seed_from(&cfg.droplet),
             connect_timeout: Duration::from_secs(5),
         },
-        dataplane,
+        Arc::clone(&dataplane),
     );
+    let metrics = match cfg.metrics_addr {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot bind metrics on {addr}"))?;
+            Some(tokio::spawn(alkaid_agent::metrics::serve(
+                listener,
+                status,
+                Arc::clone(&dataplane),
+                shutdown.wait(),
+            )))
+        }
+        None => None,
+    };
     let programming = tokio::spawn(client.run(shutdown.wait()));
     info!(droplet = %cfg.droplet, socket = %cfg.cni_socket.display(), "agent running");
 
@@ -281,6 +298,9 @@ async fn run_with<D: Dataplane>(cfg: Config, dataplane: Arc<D>) -> anyhow::Resul
         "shutting down; XDP programs and maps stay in place"
     );
     shutdown.trigger();
+    if let Some(m) = metrics {
+        let _ = m.await;
+    }
     for (name, task) in [("cni", cni), ("programming", programming)] {
         if let Err(e) = task.await {
             warn!(task = name, error = %e, "task ended abnormally");
