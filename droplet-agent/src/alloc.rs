@@ -137,6 +137,7 @@ pub struct FakeAllocator {
     subnet: Ipv4Net,
     gateway: Ipv4Addr,
     vni: u32,
+    droplet_version: std::sync::atomic::AtomicU64,
     state: Mutex<BTreeMap<(String, String), Ipv4Addr>>,
 }
 
@@ -148,8 +149,15 @@ impl FakeAllocator {
             subnet,
             gateway,
             vni,
+            droplet_version: std::sync::atomic::AtomicU64::new(0),
             state: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// Makes later allocations report `version` as the table version holding their rows.
+    pub fn set_droplet_version(&self, version: u64) {
+        self.droplet_version
+            .store(version, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Currently allocated endpoints.
@@ -188,7 +196,9 @@ impl Allocator for FakeAllocator {
             gateway: self.gateway,
             vni: self.vni,
             mac: None,
-            droplet_version: 0,
+            droplet_version: self
+                .droplet_version
+                .load(std::sync::atomic::Ordering::Relaxed),
         })
     }
 

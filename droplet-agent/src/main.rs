@@ -239,22 +239,6 @@ async fn run_with<D: Dataplane>(cfg: Config, dataplane: Arc<D>) -> anyhow::Resul
     // Any replica accepts AllocateEndpoint (followers forward to the leader).
     let control: Channel = Channel::balance_list(endpoints.into_iter());
     let host = netlink::connect(std::path::Path::new("/")).context("cannot open netlink")?;
-    let eps = Arc::new(Endpoints::new(
-        EndpointsConfig {
-            state_dir: cfg.state_dir.clone(),
-            mtu: cfg.underlay_mtu - ENCAP_OVERHEAD,
-        },
-        ControlAllocator::new(control, cfg.droplet.clone()),
-        Arc::clone(&dataplane),
-        host,
-    ));
-    // Before the first full sync: the data plane must know the local interfaces again.
-    eps.restore()
-        .await
-        .context("cannot restore endpoint attachments")?;
-    let listener = server::bind(&cfg.cni_socket)?;
-    let cni = tokio::spawn(server::serve(listener, eps, shutdown.wait()));
-
     let (client, status) = Client::new(
         ClientConfig {
             operators: cfg.operators.clone(),
@@ -273,6 +257,25 @@ async fn run_with<D: Dataplane>(cfg: Config, dataplane: Arc<D>) -> anyhow::Resul
         },
         Arc::clone(&dataplane),
     );
+    let eps = Arc::new(
+        Endpoints::new(
+            EndpointsConfig {
+                state_dir: cfg.state_dir.clone(),
+                mtu: cfg.underlay_mtu - ENCAP_OVERHEAD,
+            },
+            ControlAllocator::new(control, cfg.droplet.clone()),
+            Arc::clone(&dataplane),
+            host,
+        )
+        .wait_programmed(status.clone(), Duration::from_secs(10)),
+    );
+    // Before the first full sync: the data plane must know the local interfaces again.
+    eps.restore()
+        .await
+        .context("cannot restore endpoint attachments")?;
+    let listener = server::bind(&cfg.cni_socket)?;
+    let cni = tokio::spawn(server::serve(listener, eps, shutdown.wait()));
+
     let metrics = match cfg.metrics_addr {
         Some(addr) => {
             let listener = tokio::net::TcpListener::bind(addr)

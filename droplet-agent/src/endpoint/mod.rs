@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rtnetlink::Handle;
-use tokio::sync::Mutex;
+use std::time::Duration;
+
+use tokio::sync::{Mutex, watch};
 use tracing::{info, instrument, warn};
 
 use crate::alloc::{AllocateRequest, Allocator};
@@ -51,6 +53,7 @@ pub struct Endpoints<A, D> {
     // CNI operations are rare and short; one at a time keeps ADD/DEL of one container
     // from interleaving without per-container lock bookkeeping.
     serial: Mutex<()>,
+    programmed: Option<(watch::Receiver<crate::grpc::Status>, Duration)>,
 }
 
 impl<A: Allocator, D: Dataplane> Endpoints<A, D> {
@@ -63,6 +66,40 @@ impl<A: Allocator, D: Dataplane> Endpoints<A, D> {
             dataplane,
             host,
             serial: Mutex::new(()),
+            programmed: None,
+        }
+    }
+
+    /// Makes ADD wait (up to `timeout`) until the programming stream has applied the table
+    /// version that holds the new endpoint's local rows, so the pod's first packets find
+    /// them. On timeout ADD still succeeds (the rows follow; the pod may lose early packets).
+    #[must_use]
+    pub fn wait_programmed(
+        mut self,
+        status: watch::Receiver<crate::grpc::Status>,
+        timeout: Duration,
+    ) -> Self {
+        self.programmed = Some((status, timeout));
+        self
+    }
+
+    async fn await_version(&self, version: u64) {
+        let Some((rx, timeout)) = &self.programmed else {
+            return;
+        };
+        if version == 0 {
+            return;
+        }
+        let mut rx = rx.clone();
+        let reached = tokio::time::timeout(*timeout, rx.wait_for(|s| s.version >= version))
+            .await
+            .is_ok_and(|r| r.is_ok());
+        if !reached {
+            let held = rx.borrow().version;
+            warn!(
+                version,
+                held, "endpoint rows not yet programmed; answering ADD anyway"
+            );
         }
     }
 
@@ -124,6 +161,7 @@ impl<A: Allocator, D: Dataplane> Endpoints<A, D> {
         self.records.save(&record).map_err(to_cni)?;
         match self.build(&mut record, &netns, &alloc).await {
             Ok(info) => {
+                self.await_version(alloc.droplet_version).await;
                 info!(endpoint = %info.endpoint, address = %info.address, "endpoint added");
                 Ok(info)
             }

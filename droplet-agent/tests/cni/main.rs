@@ -435,3 +435,52 @@ async fn failed_add_is_undone_and_a_retry_succeeds() {
     assert_eq!(run_cni(&h.env("DEL"), &h.conf()).await.0, 0);
     h.nothing_changed().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn add_waits_until_the_endpoint_rows_are_programmed() {
+    require_root!();
+    let h = Harness::start("prog").await;
+    let (tx, rx) = tokio::sync::watch::channel(alkaid_agent::grpc::Status::default());
+    // A second server over the same state: ADD must wait for table version 5.
+    let eps = Arc::new(
+        Endpoints::new(
+            EndpointsConfig {
+                state_dir: h.state_dir.clone(),
+                mtu: 1442,
+            },
+            Arc::clone(&h.alloc),
+            Arc::clone(&h.dataplane),
+            netlink::connect(Path::new("/")).unwrap(),
+        )
+        .wait_programmed(rx, Duration::from_secs(30)),
+    );
+    let socket = h.socket.with_file_name("waiting.sock");
+    let listener = server::bind(&socket).unwrap();
+    tokio::spawn(server::serve(listener, eps, std::future::pending()));
+    h.alloc.set_droplet_version(5);
+    let conf = serde_json::json!({
+        "cniVersion": "1.0.0", "name": "alkaid", "type": "alkaid-cni", "agentSocket": socket,
+    })
+    .to_string();
+    let env = h.env("ADD");
+    let add = tokio::spawn(async move { run_cni(&env, &conf).await });
+    // The veth is up and attached while ADD still waits for the stream.
+    let attached = tokio::time::timeout(Duration::from_secs(30), async {
+        while h.dataplane.endpoints().unwrap().is_empty() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    });
+    attached.await.expect("attached in time");
+    assert!(
+        !add.is_finished(),
+        "ADD answered before its rows were programmed"
+    );
+    tx.send_modify(|s| s.version = 5);
+    let out = tokio::time::timeout(Duration::from_secs(30), add)
+        .await
+        .expect("ADD done")
+        .unwrap();
+    assert_eq!(out.0, 0, "{}", out.1);
+    assert_eq!(run_cni(&h.env("DEL"), &h.conf()).await.0, 0);
+    h.nothing_changed().await;
+}
