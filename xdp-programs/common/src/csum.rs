@@ -22,6 +22,23 @@ pub fn ipv4_header(h: &[u8; 20]) -> [u8; 2] {
     (!fold(sum)).to_ne_bytes()
 }
 
+/// Checksum of the outer IPv4 header `agent` builds (version 4, IHL 5, TOS 0, id 0, DF, the
+/// given TTL, protocol UDP) from its variable fields only: no header bytes are read. `src` and
+/// `dst` as stored in maps; returns wire bytes.
+#[inline(always)]
+pub const fn ipv4_encap(tot_len: u16, ttl: u8, src: u32, dst: u32) -> [u8; 2] {
+    let b = tot_len.to_be_bytes();
+    let sum = u16::from_ne_bytes([0x45, 0]) as u32
+        + u16::from_ne_bytes([0x40, 0]) as u32
+        + u16::from_ne_bytes([ttl, 17]) as u32
+        + u16::from_ne_bytes(b) as u32
+        + (src & 0xffff)
+        + (src >> 16)
+        + (dst & 0xffff)
+        + (dst >> 16);
+    (!fold(sum)).to_ne_bytes()
+}
+
 /// Checksum over any byte slice (odd length padded with zero); returns wire bytes. A header
 /// including a correct checksum field sums to `[0, 0]`.
 pub fn of_bytes(b: &[u8]) -> [u8; 2] {
@@ -67,6 +84,23 @@ mod tests {
         let c = ipv4_header(&h);
         h[10..12].copy_from_slice(&c);
         assert_eq!(of_bytes(&h), [0, 0]);
+    }
+
+    #[test]
+    fn encap_header_checksum_matches_full() {
+        let src = u32::from_ne_bytes([192, 168, 0, 10]);
+        let dst = u32::from_ne_bytes([192, 168, 0, 255]);
+        for len in [20u16, 86, 1500, 0xffff] {
+            let mut h = [0u8; 20];
+            h[0] = 0x45;
+            h[2..4].copy_from_slice(&len.to_be_bytes());
+            h[6] = 0x40;
+            h[8] = 64;
+            h[9] = 17;
+            h[12..16].copy_from_slice(&src.to_ne_bytes());
+            h[16..20].copy_from_slice(&dst.to_ne_bytes());
+            assert_eq!(ipv4_encap(len, 64, src, dst), ipv4_header(&h), "len {len}");
+        }
     }
 
     #[test]

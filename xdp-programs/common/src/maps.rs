@@ -1,14 +1,14 @@
 //! Map names (as the loader finds them in the object) and capacities.
 
-/// (vni, ip) -> [`crate::EndpointValue`]: local endpoints and, on bouncers, the subnet directory.
+/// (vni, ip) -> [`crate::EndpointRecord`] ([`crate::EndpointValue`] + cached droplet MAC): local endpoints and, on bouncers, the subnet directory.
 pub const ENDPOINTS: &str = "ENDPOINTS";
-/// LPM (vni, cidr) -> [`crate::NetworkValue`]: a subnet's bouncers and gateway.
+/// LPM (vni, cidr) -> [`crate::NetworkRecord`] ([`crate::NetworkValue`] + cached MACs): a subnet's bouncers and gateway.
 pub const NETWORKS: &str = "NETWORKS";
 /// vni -> [`crate::VpcValue`]: the VPC's dividers (held by bouncers).
 pub const VPCS: &str = "VPCS";
 /// droplet ip -> [`crate::PeerValue`]: outer destination MAC of a droplet.
 pub const PEERS: &str = "PEERS";
-/// host-side veth ifindex -> [`crate::AgentEndpoint`]: who is behind an `agent` attachment.
+/// host-side veth ifindex -> [`crate::AgentRecord`] ([`crate::AgentEndpoint`] + its subnet's bouncers): who is behind an `agent` attachment.
 pub const AGENT_ENDPOINTS: &str = "AGENT_ENDPOINTS";
 /// LRU (vni, ip) -> [`crate::DirectPathValue`]: learned endpoint -> droplet shortcuts.
 pub const DIRECT_PATH: &str = "DIRECT_PATH";
@@ -36,6 +36,11 @@ pub const ALL: [&str; 9] = [
 pub const PROG_AGENT: &str = "agent";
 /// Program names in the object.
 pub const PROG_TRANSIT: &str = "transit";
+
+/// Bench harness wrapper of `agent` (loaded only by the bench).
+pub const PROG_BENCH_AGENT: &str = "bench_agent";
+/// Bench harness wrapper of `transit` (loaded only by the bench).
+pub const PROG_BENCH_TRANSIT: &str = "bench_transit";
 
 /// Capacity of ENDPOINTS (local endpoints plus the directories of the subnets bounced here).
 pub const ENDPOINTS_MAX: u32 = 65_536;

@@ -24,5 +24,9 @@ pod!(
     PeerValue,
     AgentEndpoint,
     DirectPathValue,
-    Config
+    Config,
+    Hop,
+    AgentRecord,
+    EndpointRecord,
+    NetworkRecord
 );

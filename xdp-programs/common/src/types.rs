@@ -119,6 +119,27 @@ pub struct AgentEndpoint {
 const _: () = assert!(size_of::<AgentEndpoint>() == 28 && align_of::<AgentEndpoint>() == 4);
 
 impl AgentEndpoint {
+    /// A row; `net_prefix` is the subnet's CIDR prefix length (the NETWORKS key length is
+    /// derived from it).
+    pub const fn new(
+        vni: u32,
+        ip: u32,
+        mac: [u8; 6],
+        net_ip: u32,
+        net_prefix: u32,
+        gateway: u32,
+    ) -> Self {
+        Self {
+            vni,
+            ip,
+            mac,
+            _pad: [0; 2],
+            net_prefix_len: network_prefix_len(net_prefix),
+            net_ip,
+            gateway,
+        }
+    }
+
     /// The NETWORKS key of this endpoint's subnet.
     #[inline(always)]
     pub const fn network_key(&self) -> (u32, NetworkKey) {
@@ -143,8 +164,67 @@ pub struct DirectPathValue {
     pub droplet_ip: u32,
     /// `DIRECT_PATH_F_*`.
     pub flags: u32,
+    /// Cached outer destination MAC of `droplet_ip` (PEERS, else the default peer MAC), filled
+    /// when the row is written; all zero = look PEERS up per packet. Saves a lookup per packet.
+    pub mac: [u8; 6],
+    /// Zero.
+    pub _pad: [u8; 2],
 }
-const _: () = assert!(size_of::<DirectPathValue>() == 8 && align_of::<DirectPathValue>() == 4);
+const _: () = assert!(size_of::<DirectPathValue>() == 16 && align_of::<DirectPathValue>() == 4);
+
+/// A droplet with a cached outer destination MAC (all zero = not cached: look PEERS up).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Hop {
+    /// Droplet IPv4 (wire bytes).
+    pub ip: u32,
+    /// Outer destination MAC for it, or zero.
+    pub mac: [u8; 6],
+    /// Zero.
+    pub _pad: [u8; 2],
+}
+const _: () = assert!(size_of::<Hop>() == 12 && align_of::<Hop>() == 4);
+
+/// Value of AGENT_ENDPOINTS as stored: the [`AgentEndpoint`] the agent wrote, plus its
+/// subnet's bouncers with their MACs, derived by the loader from NETWORKS and PEERS (refreshed
+/// when either changes). `agent` then needs no NETWORKS or PEERS lookup per packet.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct AgentRecord {
+    /// What the agent wrote.
+    pub ep: AgentEndpoint,
+    /// Valid entries in `bouncers` (0 = the subnet has no NETWORKS row here: no route).
+    pub n_bouncers: u32,
+    /// The subnet's bouncers, in NETWORKS order.
+    pub bouncers: [Hop; MAX_BOUNCERS],
+}
+const _: () = assert!(size_of::<AgentRecord>() == 224 && align_of::<AgentRecord>() == 4);
+
+/// Value of ENDPOINTS as stored: the [`EndpointValue`] the agent wrote plus the cached MAC of
+/// its droplet (loader-derived from PEERS; zero = look up), for the bouncer retarget.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct EndpointRecord {
+    /// What the agent wrote.
+    pub ep: EndpointValue,
+    /// Outer destination MAC of `ep.droplet_ip`, or zero.
+    pub droplet_mac: [u8; 6],
+    /// Zero.
+    pub _pad: [u8; 2],
+}
+const _: () = assert!(size_of::<EndpointRecord>() == 28 && align_of::<EndpointRecord>() == 4);
+
+/// Value of NETWORKS as stored: the [`NetworkValue`] the agent wrote plus the cached MAC of
+/// each bouncer (loader-derived from PEERS; zero = look up), for the divider forward.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct NetworkRecord {
+    /// What the agent wrote.
+    pub net: NetworkValue,
+    /// `bouncer_macs[i]` is the outer destination MAC of `net.bouncers[i]`, or zero.
+    pub bouncer_macs: [[u8; 6]; MAX_BOUNCERS],
+}
+const _: () = assert!(size_of::<NetworkRecord>() == 168 && align_of::<NetworkRecord>() == 4);
 
 /// Value of CONFIG[0]: this droplet.
 #[repr(C)]

@@ -2,18 +2,22 @@
 //!
 //! ARP -> [`crate::arp`]. IPv4: anti-spoofing (source MAC and IP must be the endpoint's), MTU
 //! check, then by destination (vni from AGENT_ENDPOINTS, never from the packet):
-//! 1. ENDPOINTS row flagged LOCAL -> rewrite Ethernet, redirect into its veth.
-//! 2. ENDPOINTS row (this droplet bounces that subnet) -> encapsulate to its droplet.
-//! 3. DIRECT_PATH -> encapsulate to the learned droplet.
-//! 4. A bouncer of the endpoint's subnet by flow hash; if that is this droplet, resolve the
+//! 1. DIRECT_PATH -> encapsulate to the learned droplet (the steady state: two hash lookups per
+//!    packet, this one and AGENT_ENDPOINTS; the row caches the droplet's MAC).
+//! 2. ENDPOINTS row flagged LOCAL -> rewrite Ethernet, redirect into its veth.
+//! 3. ENDPOINTS row (this droplet bounces that subnet) -> encapsulate to its droplet.
+//! 4. A bouncer of the endpoint's subnet by flow hash, from the list the loader keeps in the
+//!    endpoint's own record (no NETWORKS or PEERS lookup); if that is this droplet, resolve the
 //!    next hop here ([`crate::route::resolve`]) instead of sending to ourselves.
 //!
-//! Then redirect to the underlay NIC through TX_PORTS.
+//! Then redirect to the underlay NIC through TX_PORTS. A LOCAL endpoint never has a DIRECT_PATH
+//! row (the loader removes it when it writes the LOCAL row, and learning skips our own IP), so
+//! checking DIRECT_PATH first does not change where a packet goes.
 
 use alkaid_xdp_common::{
-    hash::flow_hash,
+    hash::{flow_hash, pick},
     wire::{ETH_LEN, ETH_P_ARP, ETH_P_IPV4, IPPROTO_TCP, IPPROTO_UDP, OVERHEAD},
-    DropReason, Verdict, ENDPOINT_F_LOCAL,
+    DropReason, Verdict, ENDPOINT_F_LOCAL, MAX_BOUNCERS,
 };
 use aya_ebpf::programs::XdpContext;
 
@@ -48,7 +52,8 @@ pub fn l4_hash(ctx: &XdpContext, ip_off: usize, ip: &Ipv4Hdr, ihl: usize) -> u32
 #[inline(always)]
 fn try_run(ctx: &XdpContext) -> Result<u32, DropReason> {
     let cfg = maps::config().ok_or(DropReason::NoConfig)?;
-    let ep = maps::agent_endpoint(ctx.ingress_ifindex() as u32).ok_or(DropReason::NoEndpoint)?;
+    let rec = maps::agent_endpoint(ctx.ingress_ifindex() as u32).ok_or(DropReason::NoEndpoint)?;
+    let ep = &rec.ep;
     let eth: EthHdr = parse::load(ctx, 0).ok_or(DropReason::EthTruncated)?;
     if eth.src != ep.mac {
         return Err(DropReason::SpoofedMac);
@@ -73,38 +78,37 @@ fn try_run(ctx: &XdpContext) -> Result<u32, DropReason> {
     let vni = ep.vni;
     let hash = l4_hash(ctx, ETH_LEN, &ip, ihl);
 
-    let (target, verdict) = if let Some(d) = maps::endpoint(vni, dst) {
-        if d.flags & ENDPOINT_F_LOCAL != 0 {
+    let (target, cached_mac, verdict) = if let Some(p) = maps::direct_path(vni, dst) {
+        (p.droplet_ip, p.mac, Verdict::EncapDirect)
+    } else if let Some(d) = maps::endpoint(vni, dst) {
+        if d.ep.flags & ENDPOINT_F_LOCAL != 0 {
             let out = EthHdr {
-                dst: d.mac,
+                dst: d.ep.mac,
                 src: cfg.gateway_mac,
                 proto: eth.proto,
             };
             parse::store(ctx, 0, &out).ok_or(DropReason::EthTruncated)?;
             let action = maps::TX_PORTS
-                .redirect(d.ifindex, 0)
+                .redirect(d.ep.ifindex, 0)
                 .map_err(|_| DropReason::NoTxPort)?;
             stats::verdict(Verdict::LocalDeliver);
             return Ok(action);
         }
-        (d.droplet_ip, Verdict::EncapResolved)
-    } else if let Some(p) = maps::direct_path(vni, dst) {
-        (p.droplet_ip, Verdict::EncapDirect)
+        (d.ep.droplet_ip, d.droplet_mac, Verdict::EncapResolved)
     } else {
-        let (plen, key) = ep.network_key();
-        let net = maps::network(plen, key).ok_or(DropReason::NoRoute)?;
-        let b = route::pick_bouncer(net, hash).ok_or(DropReason::NoRoute)?;
-        if b != cfg.droplet_ip {
-            (b, Verdict::EncapBouncer)
+        let n = route::clamp(rec.n_bouncers, MAX_BOUNCERS).ok_or(DropReason::NoRoute)?;
+        let b = &rec.bouncers[pick(hash, n) & (MAX_BOUNCERS - 1)];
+        if b.ip != cfg.droplet_ip {
+            (b.ip, b.mac, Verdict::EncapBouncer)
         } else {
-            let (t, _) = route::resolve(vni, dst, hash, cfg.droplet_ip)?;
-            (t, Verdict::EncapResolved)
+            let (hop, _) = route::resolve(vni, dst, hash, cfg.droplet_ip)?;
+            (hop.ip, hop.mac, Verdict::EncapResolved)
         }
     };
     if target == cfg.droplet_ip {
         return Err(DropReason::NoRoute);
     }
-    let peer = maps::peer_mac(cfg, target).ok_or(DropReason::NoPeerMac)?;
+    let peer = maps::hop_mac(cfg, target, &cached_mac).ok_or(DropReason::NoPeerMac)?;
     geneve::encap(
         ctx,
         cfg.droplet_mac,

@@ -42,7 +42,9 @@ pub fn encap(
     parse::adjust_head(ctx, -(ENCAP_LEN as i32)).ok_or(DropReason::NoHeadroom)?;
     let ip_len = (inner_len + ENCAP_LEN - ETH_LEN) as u16;
     let udp_len = ip_len - IPV4_LEN as u16;
-    let mut ip = Ipv4Hdr {
+    // Only the length and the addresses vary: the checksum is computed from them, not by
+    // summing a header.
+    let ip = Ipv4Hdr {
         vihl: 0x45,
         tos: 0,
         tot_len: ip_len.to_be_bytes(),
@@ -50,34 +52,10 @@ pub fn encap(
         frag: 0x4000u16.to_be_bytes(), // DF
         ttl: OUTER_TTL,
         proto: IPPROTO_UDP,
-        csum: [0, 0],
+        csum: csum::ipv4_encap(ip_len, OUTER_TTL, src_ip, dst_ip),
         src: src_ip.to_ne_bytes(),
         dst: dst_ip.to_ne_bytes(),
     };
-    // The header as bytes, checksum field zero.
-    let raw: [u8; 20] = [
-        ip.vihl,
-        ip.tos,
-        ip.tot_len[0],
-        ip.tot_len[1],
-        0,
-        0,
-        ip.frag[0],
-        ip.frag[1],
-        ip.ttl,
-        ip.proto,
-        0,
-        0,
-        ip.src[0],
-        ip.src[1],
-        ip.src[2],
-        ip.src[3],
-        ip.dst[0],
-        ip.dst[1],
-        ip.dst[2],
-        ip.dst[3],
-    ];
-    ip.csum = csum::ipv4_header(&raw);
     let vni_be = vni.to_be_bytes();
     let outer = Outer {
         eth: EthHdr {

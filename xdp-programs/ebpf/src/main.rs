@@ -13,6 +13,7 @@
 
 mod agent;
 mod arp;
+mod bench;
 mod geneve;
 mod maps;
 mod parse;
@@ -32,6 +33,18 @@ pub fn agent(ctx: XdpContext) -> u32 {
 #[xdp]
 pub fn transit(ctx: XdpContext) -> u32 {
     transit::run(&ctx)
+}
+
+/// Bench harness only (see [`bench`]): `agent`, then the frame restored for the next repeat.
+#[xdp]
+pub fn bench_agent(ctx: XdpContext) -> u32 {
+    bench::restoring(&ctx, agent::run)
+}
+
+/// Bench harness only (see [`bench`]): `transit`, then the frame restored for the next repeat.
+#[xdp]
+pub fn bench_transit(ctx: XdpContext) -> u32 {
+    bench::restoring(&ctx, transit::run)
 }
 
 #[cfg(not(test))]

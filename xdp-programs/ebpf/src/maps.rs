@@ -3,8 +3,8 @@
 //! every index derived from a value is masked before use.
 
 use alkaid_xdp_common::{
-    maps as m, AgentEndpoint, Config, DirectPathValue, EndpointKey, EndpointValue, NetworkKey,
-    NetworkValue, PeerValue, VpcValue,
+    maps as m, AgentRecord, Config, DirectPathValue, EndpointKey, EndpointRecord, NetworkKey,
+    NetworkRecord, PeerValue, VpcValue,
 };
 use aya_ebpf::{
     macros::map,
@@ -13,11 +13,11 @@ use aya_ebpf::{
 
 /// (vni, ip) -> endpoint: local endpoints (flag LOCAL, veth ifindex) and bouncer directories.
 #[map]
-pub static ENDPOINTS: HashMap<EndpointKey, EndpointValue> =
+pub static ENDPOINTS: HashMap<EndpointKey, EndpointRecord> =
     HashMap::with_max_entries(m::ENDPOINTS_MAX, 0);
 /// LPM (vni, subnet cidr) -> the subnet's bouncers and gateway.
 #[map]
-pub static NETWORKS: LpmTrie<NetworkKey, NetworkValue> =
+pub static NETWORKS: LpmTrie<NetworkKey, NetworkRecord> =
     LpmTrie::with_max_entries(m::NETWORKS_MAX, 0);
 /// vni -> the VPC's dividers.
 #[map]
@@ -27,7 +27,7 @@ pub static VPCS: HashMap<u32, VpcValue> = HashMap::with_max_entries(m::VPCS_MAX,
 pub static PEERS: HashMap<u32, PeerValue> = HashMap::with_max_entries(m::PEERS_MAX, 0);
 /// host-side veth ifindex -> the endpoint behind it (VNI source for `agent`).
 #[map]
-pub static AGENT_ENDPOINTS: HashMap<u32, AgentEndpoint> =
+pub static AGENT_ENDPOINTS: HashMap<u32, AgentRecord> =
     HashMap::with_max_entries(m::AGENT_ENDPOINTS_MAX, 0);
 /// LRU (vni, ip) -> droplet: direct paths learned from return-to-sender options.
 #[map]
@@ -50,13 +50,13 @@ pub fn config() -> Option<&'static Config> {
 }
 
 #[inline(always)]
-pub fn agent_endpoint(ifindex: u32) -> Option<&'static AgentEndpoint> {
+pub fn agent_endpoint(ifindex: u32) -> Option<&'static AgentRecord> {
     // SAFETY: see the module docs: the value is plain data, a torn read is harmless.
     unsafe { AGENT_ENDPOINTS.get(ifindex) }
 }
 
 #[inline(always)]
-pub fn endpoint(vni: u32, ip: u32) -> Option<&'static EndpointValue> {
+pub fn endpoint(vni: u32, ip: u32) -> Option<&'static EndpointRecord> {
     // SAFETY: see the module docs.
     unsafe { ENDPOINTS.get(EndpointKey { vni, ip }) }
 }
@@ -67,9 +67,11 @@ pub fn direct_path(vni: u32, ip: u32) -> Option<&'static DirectPathValue> {
     unsafe { DIRECT_PATH.get(EndpointKey { vni, ip }) }
 }
 
-/// Learns or refreshes (vni, ip) -> droplet; writes only when the row changes.
+/// Learns or refreshes (vni, ip) -> droplet; writes only when the row changes (one lookup per
+/// packet in the steady state). The droplet's MAC is cached in the row from PEERS (zero if
+/// unknown: `agent` then looks it up per packet).
 #[inline(always)]
-pub fn learn_direct_path(vni: u32, ip: u32, droplet_ip: u32) -> bool {
+pub fn learn_direct_path(cfg: &Config, vni: u32, ip: u32, droplet_ip: u32) -> bool {
     let key = EndpointKey { vni, ip };
     if let Some(cur) = direct_path(vni, ip) {
         if cur.droplet_ip == droplet_ip {
@@ -79,19 +81,21 @@ pub fn learn_direct_path(vni: u32, ip: u32, droplet_ip: u32) -> bool {
     let v = DirectPathValue {
         droplet_ip,
         flags: alkaid_xdp_common::DIRECT_PATH_F_LEARNED,
+        mac: peer_mac(cfg, droplet_ip).unwrap_or([0; 6]),
+        _pad: [0; 2],
     };
     DIRECT_PATH.insert(key, v, 0).is_ok()
 }
 
 /// Longest-prefix match of (vni, ip).
 #[inline(always)]
-pub fn network_lpm(vni: u32, ip: u32) -> Option<&'static NetworkValue> {
+pub fn network_lpm(vni: u32, ip: u32) -> Option<&'static NetworkRecord> {
     NETWORKS.get(Key::new(64, NetworkKey { vni, ip }))
 }
 
 /// Exact subnet row (prefix_len already includes the 32 VNI bits).
 #[inline(always)]
-pub fn network(prefix_len: u32, key: NetworkKey) -> Option<&'static NetworkValue> {
+pub fn network(prefix_len: u32, key: NetworkKey) -> Option<&'static NetworkRecord> {
     NETWORKS.get(Key::new(prefix_len, key))
 }
 
@@ -112,4 +116,13 @@ pub fn peer_mac(cfg: &Config, droplet_ip: u32) -> Option<[u8; 6]> {
         return Some(cfg.default_peer_mac);
     }
     None
+}
+
+/// `cached` if set (a MAC the loader or a learn copied from PEERS), else [`peer_mac`].
+#[inline(always)]
+pub fn hop_mac(cfg: &Config, droplet_ip: u32, cached: &[u8; 6]) -> Option<[u8; 6]> {
+    if *cached != [0u8; 6] {
+        return Some(*cached);
+    }
+    peer_mac(cfg, droplet_ip)
 }

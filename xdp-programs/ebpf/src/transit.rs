@@ -15,7 +15,7 @@
 use alkaid_xdp_common::{
     csum,
     wire::{ETH_LEN, ETH_P_IPV4, GENEVE_PORT, IPPROTO_UDP},
-    Config, DropReason, Verdict, ENDPOINT_F_LOCAL,
+    Config, DropReason, Hop, Verdict, ENDPOINT_F_LOCAL,
 };
 use aya_ebpf::{bindings::xdp_action, programs::XdpContext};
 
@@ -80,11 +80,12 @@ fn try_run(ctx: &XdpContext) -> Result<u32, DropReason> {
     let vni = tun.vni;
     let dst = inner.dst();
 
-    if let Some(ep) = maps::endpoint(vni, dst) {
+    if let Some(rec) = maps::endpoint(vni, dst) {
+        let ep = &rec.ep;
         if ep.flags & ENDPOINT_F_LOCAL != 0 {
             if tun.rts != 0
                 && tun.rts != cfg.droplet_ip
-                && maps::learn_direct_path(vni, inner.src(), tun.rts)
+                && maps::learn_direct_path(cfg, vni, inner.src(), tun.rts)
             {
                 stats::verdict(Verdict::LearnDirectPath);
             }
@@ -104,11 +105,16 @@ fn try_run(ctx: &XdpContext) -> Result<u32, DropReason> {
         if ep.droplet_ip == cfg.droplet_ip {
             return Err(DropReason::NoRoute);
         }
-        return retarget(ctx, cfg, &ip, ep.droplet_ip, Verdict::BouncerRetarget);
+        let hop = Hop {
+            ip: ep.droplet_ip,
+            mac: rec.droplet_mac,
+            _pad: [0; 2],
+        };
+        return retarget(ctx, cfg, &ip, &hop, Verdict::BouncerRetarget);
     }
     let hash = l4_hash(ctx, inner_ip_off, &inner, inner_ihl);
-    let (target, verdict) = route::resolve(vni, dst, hash, cfg.droplet_ip)?;
-    retarget(ctx, cfg, &ip, target, verdict)
+    let (hop, verdict) = route::resolve(vni, dst, hash, cfg.droplet_ip)?;
+    retarget(ctx, cfg, &ip, &hop, verdict)
 }
 
 /// Sends the packet on to `target`: outer MACs, src = us, dst = target, TTL - 1, checksum
@@ -118,13 +124,14 @@ fn retarget(
     ctx: &XdpContext,
     cfg: &Config,
     ip: &Ipv4Hdr,
-    target: u32,
+    hop: &Hop,
     verdict: Verdict,
 ) -> Result<u32, DropReason> {
     if ip.ttl <= 1 {
         return Err(DropReason::TtlExceeded);
     }
-    let mac = maps::peer_mac(cfg, target).ok_or(DropReason::NoPeerMac)?;
+    let target = hop.ip;
+    let mac = maps::hop_mac(cfg, target, &hop.mac).ok_or(DropReason::NoPeerMac)?;
     let mut out = *ip;
     out.ttl = ip.ttl - 1;
     out.src = cfg.droplet_ip.to_ne_bytes();

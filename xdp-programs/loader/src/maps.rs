@@ -3,11 +3,24 @@
 //! Writes are whole-row upserts (`BPF_ANY`): a row is replaced atomically per key, so the
 //! programs see either the old or the new value. IPv4 addresses use the common crate's
 //! convention (wire bytes in a `u32`); `std::net::Ipv4Addr` is accepted at this API.
+//!
+//! Derived data. To save lookups per packet, some stored rows carry copies the loader derives
+//! (the API still takes and returns the plain rows):
+//! - AGENT_ENDPOINTS rows embed their subnet's bouncers ([`AgentRecord`]), refreshed when that
+//!   NETWORKS row or an AGENT_ENDPOINTS row is written or removed;
+//! - ENDPOINTS, NETWORKS, DIRECT_PATH and the embedded bouncers cache each droplet's outer MAC
+//!   (PEERS, else the default peer MAC; zero = unknown, the program then looks PEERS up), filled
+//!   when the row is written and rewritten whenever PEERS or the default MAC changes.
+//!
+//! So any order of writes converges to the same stored rows. The cost is on the control path:
+//! a PEERS change rewalks the maps (two syscalls per row), which only happens when a droplet
+//! joins, leaves or changes MAC.
 
-use std::net::Ipv4Addr;
+use std::{collections::HashMap as StdHashMap, net::Ipv4Addr};
 
 use alkaid_xdp_common::{
-    AgentEndpoint, Config, DirectPathValue, EndpointKey, EndpointValue, NetworkKey, NetworkValue,
+    AgentEndpoint, AgentRecord, Config, DirectPathValue, ENDPOINT_F_LOCAL, EndpointKey,
+    EndpointRecord, EndpointValue, Hop, MAX_BOUNCERS, NetworkKey, NetworkRecord, NetworkValue,
     PeerValue, VpcValue, ip, maps as names, network_prefix_len,
 };
 use aya::{
@@ -23,11 +36,11 @@ use crate::{Error, Result};
 
 /// Typed access to the data-plane maps.
 pub struct Maps {
-    endpoints: HashMap<MapData, EndpointKey, EndpointValue>,
-    networks: LpmTrie<MapData, NetworkKey, NetworkValue>,
+    endpoints: HashMap<MapData, EndpointKey, EndpointRecord>,
+    networks: LpmTrie<MapData, NetworkKey, NetworkRecord>,
     vpcs: HashMap<MapData, u32, VpcValue>,
     peers: HashMap<MapData, u32, PeerValue>,
-    agent_endpoints: HashMap<MapData, u32, AgentEndpoint>,
+    agent_endpoints: HashMap<MapData, u32, AgentRecord>,
     direct_path: HashMap<MapData, EndpointKey, DirectPathValue>,
     tx_ports: DevMapHash<MapData>,
     config: Array<MapData, Config>,
@@ -86,9 +99,14 @@ impl Maps {
         })
     }
 
-    /// Writes CONFIG[0].
+    /// Writes CONFIG[0]. A changed default peer MAC refreshes every cached MAC.
     pub fn set_config(&mut self, cfg: &Config) -> Result<()> {
-        self.config.set(0, cfg, 0).map_err(map_err(names::CONFIG))
+        let old = self.config()?;
+        self.config.set(0, cfg, 0).map_err(map_err(names::CONFIG))?;
+        if old.default_peer_mac != cfg.default_peer_mac {
+            self.refresh_macs()?;
+        }
+        Ok(())
     }
 
     /// Reads CONFIG[0].
@@ -97,11 +115,28 @@ impl Maps {
     }
 
     /// Upserts an ENDPOINTS row (LocalEndpoint with `ENDPOINT_F_LOCAL`, or bouncer directory).
+    /// A LOCAL row also removes any DIRECT_PATH row for the address (the endpoint is here now;
+    /// `agent` checks DIRECT_PATH first).
     pub fn upsert_endpoint(&mut self, vni: u32, addr: Ipv4Addr, v: &EndpointValue) -> Result<()> {
         let k = EndpointKey { vni, ip: v4(addr) };
+        let local = v.flags & ENDPOINT_F_LOCAL != 0;
+        let droplet_mac = if local {
+            [0; 6]
+        } else {
+            self.resolve_mac(v.droplet_ip, &self.peer_table()?, &self.config()?)
+        };
+        let rec = EndpointRecord {
+            ep: *v,
+            droplet_mac,
+            _pad: [0; 2],
+        };
         self.endpoints
-            .insert(k, v, 0)
-            .map_err(map_err(names::ENDPOINTS))
+            .insert(k, rec, 0)
+            .map_err(map_err(names::ENDPOINTS))?;
+        if local {
+            removed(self.direct_path.remove(&k), names::DIRECT_PATH)?;
+        }
+        Ok(())
     }
 
     /// Removes an ENDPOINTS row; `false` if absent.
@@ -113,11 +148,19 @@ impl Maps {
     /// Reads an ENDPOINTS row.
     pub fn endpoint(&self, vni: u32, addr: Ipv4Addr) -> Result<Option<EndpointValue>> {
         let k = EndpointKey { vni, ip: v4(addr) };
-        optional(self.endpoints.get(&k, 0), names::ENDPOINTS)
+        Ok(optional(self.endpoints.get(&k, 0), names::ENDPOINTS)?.map(|r| r.ep))
     }
 
     /// All ENDPOINTS rows.
     pub fn endpoints(&self) -> Result<Vec<(EndpointKey, EndpointValue)>> {
+        Ok(self
+            .endpoint_records()?
+            .into_iter()
+            .map(|(k, r)| (k, r.ep))
+            .collect())
+    }
+
+    fn endpoint_records(&self) -> Result<Vec<(EndpointKey, EndpointRecord)>> {
         self.endpoints
             .iter()
             .collect::<Result<Vec<_>, _>>()
@@ -152,15 +195,42 @@ impl Maps {
             return Err(Error::Invalid(format!("{} bouncers > 16", v.n_bouncers)));
         }
         let k = Self::net_key(vni, net, prefix)?;
+        let rec = self.network_record(v, &self.peer_table()?, &self.config()?);
         self.networks
-            .insert(&k, v, 0)
-            .map_err(map_err(names::NETWORKS))
+            .insert(&k, rec, 0)
+            .map_err(map_err(names::NETWORKS))?;
+        self.refresh_agent_records(Some(&k))
     }
 
     /// Removes a NETWORKS row; `false` if absent.
     pub fn remove_network(&mut self, vni: u32, net: Ipv4Addr, prefix: u8) -> Result<bool> {
         let k = Self::net_key(vni, net, prefix)?;
-        removed(self.networks.remove(&k), names::NETWORKS)
+        let was = removed(self.networks.remove(&k), names::NETWORKS)?;
+        self.refresh_agent_records(Some(&k))?;
+        Ok(was)
+    }
+
+    /// Reads the NETWORKS row of subnet `net/prefix` in `vni`.
+    pub fn network(&self, vni: u32, net: Ipv4Addr, prefix: u8) -> Result<Option<NetworkValue>> {
+        let k = Self::net_key(vni, net, prefix)?;
+        Ok(optional(self.networks.get(&k, 0), names::NETWORKS)?.map(|r| r.net))
+    }
+
+    fn network_record(
+        &self,
+        v: &NetworkValue,
+        peers: &StdHashMap<u32, [u8; 6]>,
+        cfg: &Config,
+    ) -> NetworkRecord {
+        let mut rec = NetworkRecord {
+            net: *v,
+            bouncer_macs: [[0; 6]; MAX_BOUNCERS],
+        };
+        let n = (v.n_bouncers as usize).min(MAX_BOUNCERS);
+        for i in 0..n {
+            rec.bouncer_macs[i] = self.resolve_mac(v.bouncers[i], peers, cfg);
+        }
+        rec
     }
 
     /// Upserts the VPCS row of `vni`.
@@ -176,24 +246,165 @@ impl Maps {
         removed(self.vpcs.remove(&vni), names::VPCS)
     }
 
-    /// Upserts PEERS: the outer destination MAC for droplet `addr`.
+    /// Upserts PEERS: the outer destination MAC for droplet `addr`. A new or changed MAC is
+    /// copied into every row that caches it (see the module docs).
     pub fn upsert_peer(&mut self, addr: Ipv4Addr, mac: [u8; 6]) -> Result<()> {
+        let old = optional(self.peers.get(&v4(addr), 0), names::PEERS)?;
         let v = PeerValue { mac, _pad: [0; 2] };
         self.peers
             .insert(v4(addr), v, 0)
+            .map_err(map_err(names::PEERS))?;
+        if old.map(|o| o.mac) != Some(mac) {
+            self.refresh_macs()?;
+        }
+        Ok(())
+    }
+
+    /// Removes a PEERS row; `false` if absent. Cached copies fall back to the default MAC (or
+    /// none).
+    pub fn remove_peer(&mut self, addr: Ipv4Addr) -> Result<bool> {
+        let was = removed(self.peers.remove(&v4(addr)), names::PEERS)?;
+        if was {
+            self.refresh_macs()?;
+        }
+        Ok(was)
+    }
+
+    /// PEERS as a table (ip -> mac).
+    fn peer_table(&self) -> Result<StdHashMap<u32, [u8; 6]>> {
+        self.peers
+            .iter()
+            .map(|r| r.map(|(k, v)| (k, v.mac)))
+            .collect::<Result<_, _>>()
             .map_err(map_err(names::PEERS))
     }
 
-    /// Removes a PEERS row; `false` if absent.
-    pub fn remove_peer(&mut self, addr: Ipv4Addr) -> Result<bool> {
-        removed(self.peers.remove(&v4(addr)), names::PEERS)
+    /// What the programs would use as the outer MAC of `droplet` (zero = none).
+    fn resolve_mac(&self, droplet: u32, peers: &StdHashMap<u32, [u8; 6]>, cfg: &Config) -> [u8; 6] {
+        peers.get(&droplet).copied().unwrap_or(cfg.default_peer_mac)
     }
 
-    /// Upserts AGENT_ENDPOINTS: the endpoint behind host-side veth `ifindex`.
+    /// Rewrites every cached MAC that differs from what PEERS and CONFIG say now.
+    fn refresh_macs(&mut self) -> Result<()> {
+        let peers = self.peer_table()?;
+        let cfg = self.config()?;
+        for (k, mut rec) in self.endpoint_records()? {
+            if rec.ep.flags & ENDPOINT_F_LOCAL != 0 {
+                continue;
+            }
+            let mac = self.resolve_mac(rec.ep.droplet_ip, &peers, &cfg);
+            if mac != rec.droplet_mac {
+                rec.droplet_mac = mac;
+                self.endpoints
+                    .insert(k, rec, 0)
+                    .map_err(map_err(names::ENDPOINTS))?;
+            }
+        }
+        let nets = self
+            .networks
+            .iter()
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(map_err(names::NETWORKS))?;
+        for (k, rec) in nets {
+            let fresh = self.network_record(&rec.net, &peers, &cfg);
+            if fresh != rec {
+                self.networks
+                    .insert(&k, fresh, 0)
+                    .map_err(map_err(names::NETWORKS))?;
+            }
+        }
+        for (k, mut v) in self.direct_paths()? {
+            let mac = self.resolve_mac(v.droplet_ip, &peers, &cfg);
+            if mac != v.mac {
+                v.mac = mac;
+                // The row may have been evicted or invalidated meanwhile: re-adding it is harmless
+                // (it is what the program would learn again).
+                self.direct_path
+                    .insert(k, v, 0)
+                    .map_err(map_err(names::DIRECT_PATH))?;
+            }
+        }
+        self.refresh_agent_records(None)
+    }
+
+    /// Upserts AGENT_ENDPOINTS: the endpoint behind host-side veth `ifindex`. Its subnet's
+    /// bouncers are copied in from NETWORKS (and kept in step by later NETWORKS writes).
     pub fn upsert_agent_endpoint(&mut self, ifindex: u32, v: &AgentEndpoint) -> Result<()> {
+        let rec = self.agent_record_for(v)?;
         self.agent_endpoints
-            .insert(ifindex, v, 0)
+            .insert(ifindex, rec, 0)
             .map_err(map_err(names::AGENT_ENDPOINTS))
+    }
+
+    /// Reads an AGENT_ENDPOINTS row (as written, without the derived bouncers).
+    pub fn agent_endpoint(&self, ifindex: u32) -> Result<Option<AgentEndpoint>> {
+        Ok(optional(
+            self.agent_endpoints.get(&ifindex, 0),
+            names::AGENT_ENDPOINTS,
+        )?
+        .map(|r| r.ep))
+    }
+
+    /// The stored AGENT_ENDPOINTS row for `ifindex`: the endpoint plus the derived bouncers.
+    pub fn agent_record(&self, ifindex: u32) -> Result<Option<AgentRecord>> {
+        optional(
+            self.agent_endpoints.get(&ifindex, 0),
+            names::AGENT_ENDPOINTS,
+        )
+    }
+
+    fn agent_record_for(&self, v: &AgentEndpoint) -> Result<AgentRecord> {
+        let key = Key::new(
+            v.net_prefix_len,
+            NetworkKey {
+                vni: v.vni,
+                ip: v.net_ip,
+            },
+        );
+        let mut rec = AgentRecord {
+            ep: *v,
+            ..AgentRecord::default()
+        };
+        if let Some(net) = optional(self.networks.get(&key, 0), names::NETWORKS)? {
+            let n = (net.net.n_bouncers as usize).min(MAX_BOUNCERS);
+            rec.n_bouncers = n as u32;
+            for i in 0..n {
+                rec.bouncers[i] = Hop {
+                    ip: net.net.bouncers[i],
+                    mac: net.bouncer_macs[i],
+                    _pad: [0; 2],
+                };
+            }
+        }
+        Ok(rec)
+    }
+
+    /// Recomputes the embedded bouncers of the AGENT_ENDPOINTS rows of subnet `only` (all rows
+    /// if `None`), writing those that changed.
+    fn refresh_agent_records(&mut self, only: Option<&Key<NetworkKey>>) -> Result<()> {
+        let rows = self
+            .agent_endpoints
+            .iter()
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(map_err(names::AGENT_ENDPOINTS))?;
+        for (ifindex, rec) in rows {
+            if let Some(k) = only {
+                let d = k.data();
+                if rec.ep.net_prefix_len != k.prefix_len()
+                    || rec.ep.vni != d.vni
+                    || rec.ep.net_ip != d.ip
+                {
+                    continue;
+                }
+            }
+            let fresh = self.agent_record_for(&rec.ep)?;
+            if fresh != rec {
+                self.agent_endpoints
+                    .insert(ifindex, fresh, 0)
+                    .map_err(map_err(names::AGENT_ENDPOINTS))?;
+            }
+        }
+        Ok(())
     }
 
     /// Removes an AGENT_ENDPOINTS row; `false` if absent.
@@ -224,6 +435,8 @@ impl Maps {
         let v = DirectPathValue {
             droplet_ip: v4(droplet),
             flags: 0,
+            mac: self.resolve_mac(v4(droplet), &self.peer_table()?, &self.config()?),
+            _pad: [0; 2],
         };
         self.direct_path
             .insert(k, v, 0)

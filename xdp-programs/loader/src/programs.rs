@@ -198,15 +198,54 @@ impl Programs {
         ingress_ifindex: Option<u32>,
         repeat: u32,
     ) -> Result<RunResult> {
+        self.test_run_named(prog.name(), packet, ingress_ifindex, repeat)
+    }
+
+    /// Loads the bench harness programs (`bench_agent`, `bench_transit`: the real program, then
+    /// the frame restored so a `repeat` loop measures one path). Never attached.
+    pub fn load_bench_harness(&mut self) -> Result<()> {
+        for name in [names::PROG_BENCH_AGENT, names::PROG_BENCH_TRANSIT] {
+            let xdp: &mut Xdp = self
+                .ebpf
+                .program_mut(name)
+                .ok_or_else(|| Error::Invalid(format!("no program {name} in the object")))?
+                .try_into()
+                .map_err(|source| Error::Program { name, source })?;
+            xdp.load()
+                .map_err(|source| Error::Program { name, source })?;
+        }
+        Ok(())
+    }
+
+    /// [`Programs::test_run`] of the bench harness wrapper of `prog` (see
+    /// [`Programs::load_bench_harness`]).
+    pub fn test_run_bench(
+        &self,
+        prog: Prog,
+        packet: &[u8],
+        ingress_ifindex: Option<u32>,
+        repeat: u32,
+    ) -> Result<RunResult> {
+        let name = match prog {
+            Prog::Agent => names::PROG_BENCH_AGENT,
+            Prog::Transit => names::PROG_BENCH_TRANSIT,
+        };
+        self.test_run_named(name, packet, ingress_ifindex, repeat)
+    }
+
+    fn test_run_named(
+        &self,
+        name: &'static str,
+        packet: &[u8],
+        ingress_ifindex: Option<u32>,
+        repeat: u32,
+    ) -> Result<RunResult> {
         let xdp: &Xdp = self
             .ebpf
-            .program(prog.name())
-            .ok_or_else(|| Error::Invalid(format!("no program {}", prog.name())))?
+            .program(name)
+            .ok_or_else(|| Error::Invalid(format!("no program {name}")))?
             .try_into()
-            .map_err(|source| Error::Program {
-                name: prog.name(),
-                source,
-            })?;
+            .map_err(|source| Error::Program { name, source })?;
         // struct xdp_md { data, data_end, data_meta, ingress_ifindex, rx_queue_index,
         // egress_ifindex } (u32 each): the kernel takes data_end as the packet length.
         let mut ctx = [0u8; 24];
@@ -222,10 +261,9 @@ impl Programs {
             repeat: repeat.max(1),
             ..TestRunOptions::default()
         };
-        let r = xdp.test_run(opts).map_err(|source| Error::Program {
-            name: prog.name(),
-            source,
-        })?;
+        let r = xdp
+            .test_run(opts)
+            .map_err(|source| Error::Program { name, source })?;
         out.truncate(r.data_size_out as usize);
         Ok(RunResult {
             action: r.return_value,
