@@ -188,23 +188,24 @@ fn main() {
             "ep",
         )
         .await;
-        let g = tracker.lock().unwrap();
-        let n = g.2 as f64;
-        println!(
-            "BENCH provision_endpoints_per_sec {:.0} endpoints/s",
-            n / took.as_secs_f64()
-        );
-        println!(
-            "BENCH provision_p50_ms {:.2} ms",
-            g.1.value_at_quantile(0.50) as f64 / 1000.0
-        );
-        println!(
-            "BENCH provision_p99_ms {:.2} ms",
-            g.1.value_at_quantile(0.99) as f64 / 1000.0
-        );
-        println!("BENCH provision_max_ms {:.2} ms", g.1.max() as f64 / 1000.0);
-        println!("BENCH provision_endpoints {} endpoints", g.2);
-        drop(g);
+        {
+            let g = tracker.lock().unwrap();
+            let n = g.2 as f64;
+            println!(
+                "BENCH provision_endpoints_per_sec {:.0} endpoints/s",
+                n / took.as_secs_f64()
+            );
+            println!(
+                "BENCH provision_p50_ms {:.2} ms",
+                g.1.value_at_quantile(0.50) as f64 / 1000.0
+            );
+            println!(
+                "BENCH provision_p99_ms {:.2} ms",
+                g.1.value_at_quantile(0.99) as f64 / 1000.0
+            );
+            println!("BENCH provision_max_ms {:.2} ms", g.1.max() as f64 / 1000.0);
+            println!("BENCH provision_endpoints {} endpoints", g.2);
+        }
         // Status turns Ready too (acks batched through Raft).
         let ctx = c.ctx(leader);
         eventually(Duration::from_secs(30), "all endpoints Ready", || {

@@ -26,7 +26,8 @@ pub enum Entry {
     /// A model command as is.
     Command(Command),
     /// CNI ADD with the network possibly left to the cluster: an empty `vpc` means the
-    /// namespace's bound VPC, else `default`; an empty `subnet` means the VPC's only subnet.
+    /// named subnet's VPC, else the namespace's bound VPC, else `default`; an empty
+    /// `subnet` means the VPC's only subnet.
     /// Resolved at apply time so the choice is deterministic and current.
     Allocate {
         /// Pod namespace.
@@ -257,6 +258,16 @@ fn resolve(state: &ClusterState, entry: Entry) -> std::result::Result<Command, W
     else {
         unreachable!("only allocations are resolved");
     };
+    if vpc.is_empty() && !subnet.is_empty() {
+        let Some(s) = state.get_subnet(&subnet) else {
+            let e = alkaid_model::Error::UnknownSubnet {
+                referrer: format!("endpoint {namespace}/{name}"),
+                subnet,
+            };
+            return Err(refusal(&e));
+        };
+        vpc = s.spec.vpc;
+    }
     if vpc.is_empty() {
         vpc = state
             .vpc_for_namespace(&namespace)

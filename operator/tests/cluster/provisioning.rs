@@ -9,6 +9,14 @@ use crate::harness::*;
 
 const WAIT: Duration = Duration::from_secs(20);
 
+fn bound_vpc(name: &str, cidr: &str, ns: &str) -> pb::Resource {
+    let mut r = vpc(name, cidr);
+    if let Some(pb::resource::Kind::Vpc(v)) = r.kind.as_mut() {
+        v.spec.as_mut().unwrap().namespaces.push(ns.into());
+    }
+    r
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn endpoints_turn_ready_and_agents_hold_the_desired_tables() {
     let c = Cluster::start(3, None, |_| {}).await;
@@ -27,7 +35,7 @@ async fn endpoints_turn_ready_and_agents_hold_the_desired_tables() {
     let applied = api
         .apply(pb::ApplyRequest {
             resources: vec![
-                vpc("blue", "10.0.0.0/16"),
+                bound_vpc("blue", "10.0.0.0/16", "team-a"),
                 subnet("web", "blue", "10.0.1.0/24", 2),
             ],
             dry_run: false,
