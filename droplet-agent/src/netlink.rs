@@ -70,6 +70,8 @@ pub struct LinkState {
     pub routes: Vec<(Ipv4Net, Option<Ipv4Addr>)>,
     /// tx checksum offload on.
     pub tx_checksum: bool,
+    /// GRO on.
+    pub gro: bool,
 }
 
 /// Runs `f` with a netlink handle opened inside the network namespace at `netns`, on a
@@ -272,6 +274,13 @@ async fn configure_pod_side(h: &Handle, cfg: &VethConfig) -> Result<()> {
         op: "tx checksum off",
         ifname: cfg.ifname.clone(),
         source,
+    })?;
+    // Rule 1: frames XDP_REDIRECTed into the host end (native mode) are dropped unless the
+    // peer, this end, has GRO on (or an XDP program).
+    sys::set_gro(&cfg.ifname, true).map_err(|source| Error::Ethtool {
+        op: "gro on",
+        ifname: cfg.ifname.clone(),
+        source,
     })
 }
 
@@ -362,6 +371,7 @@ pub async fn inspect_here(h: &Handle, ifname: &str) -> Result<Option<LinkState>>
         addresses,
         routes,
         tx_checksum: sys::tx_checksum(ifname).unwrap_or(true),
+        gro: sys::gro(ifname).unwrap_or(false),
     }))
 }
 

@@ -11,6 +11,9 @@ const SIOCETHTOOL: libc::c_ulong = 0x8946;
 /// kernel still maps onto the `tx-checksum-*` features (`ethtool -K IF tx on|off`).
 const ETHTOOL_GTXCSUM: u32 = 0x16;
 const ETHTOOL_STXCSUM: u32 = 0x17;
+/// `ETHTOOL_GGRO` / `ETHTOOL_SGRO`: generic receive offload (`ethtool -K IF gro on|off`).
+const ETHTOOL_GGRO: u32 = 0x2b;
+const ETHTOOL_SGRO: u32 = 0x2c;
 
 /// `struct ethtool_value`.
 #[repr(C)]
@@ -88,6 +91,22 @@ pub fn set_tx_checksum(ifname: &str, on: bool) -> io::Result<()> {
 /// The OS error (ENODEV: no such interface in this netns).
 pub fn tx_checksum(ifname: &str) -> io::Result<bool> {
     ethtool(ifname, ETHTOOL_GTXCSUM, 0).map(|v| v != 0)
+}
+
+/// Turns GRO on or off for `ifname` in the calling thread's netns.
+///
+/// # Errors
+/// The OS error (ENODEV: no such interface in this netns).
+pub fn set_gro(ifname: &str, on: bool) -> io::Result<()> {
+    ethtool(ifname, ETHTOOL_SGRO, u32::from(on)).map(|_| ())
+}
+
+/// Whether GRO is on for `ifname` in the calling thread's netns.
+///
+/// # Errors
+/// The OS error (ENODEV: no such interface in this netns).
+pub fn gro(ifname: &str) -> io::Result<bool> {
+    ethtool(ifname, ETHTOOL_GGRO, 0).map(|v| v != 0)
 }
 
 /// Moves the calling thread into a new, empty network namespace.
