@@ -88,6 +88,8 @@ pub struct Client<D> {
     tracker: Tracker,
     backoff: Backoff,
     status: watch::Sender<Status>,
+    // Conversion errors of a full sync's earlier chunks, reported in its one Ack.
+    chunk_errors: Vec<String>,
 }
 
 impl<D: Dataplane> Client<D> {
@@ -101,6 +103,7 @@ impl<D: Dataplane> Client<D> {
             tracker: Tracker::new(),
             backoff,
             status,
+            chunk_errors: Vec::new(),
         };
         (client, rx)
     }
@@ -189,6 +192,7 @@ impl<D: Dataplane> Client<D> {
         let _stop_heartbeat = AbortOnDrop(heartbeat);
 
         self.tracker.reset_stream();
+        self.chunk_errors.clear();
         let (tx, rx) = mpsc::channel(64);
         let (version, epoch) = self.tracker.hello();
         let hello = pb::AgentMessage {
@@ -245,9 +249,11 @@ impl<D: Dataplane> Client<D> {
             }
         });
         let rows: Vec<_> = rows.collect();
+        self.chunk_errors.append(&mut errors);
         let Some(done) = self.tracker.full_chunk(fs.version, fs.epoch, rows, fs.last) else {
             return Ok(None);
         };
+        let mut errors = std::mem::take(&mut self.chunk_errors);
         let dp = Arc::clone(&self.dataplane);
         let report = blocking(move || {
             let actual = dp.rows()?;

@@ -336,10 +336,23 @@ async fn full_sync_in_chunks_then_deltas() {
     let mut agent = start_agent(vec![server.url()], Arc::clone(&dp));
     let mut s = server.session().await;
     assert_eq!((s.hello.droplet.as_str(), s.hello.version), ("d1", 0));
-    s.send(full(5, 1, &[vpc(1, 1), vpc(2, 1)], false)).await;
+    let mut first = full(5, 1, &[vpc(1, 1), vpc(2, 1)], false);
+    if let pb::program_message::Msg::FullSync(f) = &mut first {
+        f.rows.push(pb::Row {
+            key: None,
+            value: None,
+        });
+    }
+    s.send(first).await;
     s.send(full(5, 1, &[peer(1)], true)).await;
     let ack = s.ack().await;
-    assert_eq!((ack.version, ack.errors.len()), (5, 0));
+    assert_eq!(ack.version, 5);
+    assert_eq!(
+        ack.errors.len(),
+        1,
+        "a bad row of an earlier chunk is reported: {:?}",
+        ack.errors
+    );
     assert_eq!(
         agent.dp.rows().unwrap(),
         table(&[vpc(1, 1), vpc(2, 1), peer(1)])
