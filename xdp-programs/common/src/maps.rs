@@ -37,6 +37,8 @@ pub const PROG_AGENT: &str = "agent";
 /// Program names in the object.
 pub const PROG_TRANSIT: &str = "transit";
 
+/// XDP_PASS, for veth peers of native-mode attachments.
+pub const PROG_PASS: &str = "pass";
 /// Bench harness wrapper of `agent` (loaded only by the bench).
 pub const PROG_BENCH_AGENT: &str = "bench_agent";
 /// Bench harness wrapper of `transit` (loaded only by the bench).

@@ -35,6 +35,13 @@ pub fn transit(ctx: XdpContext) -> u32 {
     transit::run(&ctx)
 }
 
+/// XDP_PASS: for the far end of a veth whose near end runs native XDP (xdp-on-veth rules 1
+/// and 2: XDP_TX and XDP_REDIRECT into a veth are only delivered if the peer has a program).
+#[xdp]
+pub fn pass(_ctx: XdpContext) -> u32 {
+    aya_ebpf::bindings::xdp_action::XDP_PASS
+}
+
 /// Bench harness only (see [`bench`]): `agent`, then the frame restored for the next repeat.
 #[xdp]
 pub fn bench_agent(ctx: XdpContext) -> u32 {

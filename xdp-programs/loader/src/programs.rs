@@ -25,6 +25,10 @@ pub enum Prog {
     Agent,
     /// The droplet's underlay NIC.
     Transit,
+    /// XDP_PASS, for the far end of a veth whose near end runs a program in native mode
+    /// (shared/notes/xdp-on-veth.md rules 1 and 2): the pod-side end of an endpoint veth and
+    /// the bridge-side end of a lab droplet's underlay veth.
+    Pass,
 }
 
 impl Prog {
@@ -33,6 +37,7 @@ impl Prog {
         match self {
             Prog::Agent => names::PROG_AGENT,
             Prog::Transit => names::PROG_TRANSIT,
+            Prog::Pass => names::PROG_PASS,
         }
     }
 }
@@ -107,7 +112,7 @@ impl Programs {
     }
 
     fn finish(mut ebpf: Ebpf) -> Result<Self> {
-        for prog in [Prog::Agent, Prog::Transit] {
+        for prog in [Prog::Agent, Prog::Transit, Prog::Pass] {
             xdp_mut(&mut ebpf, prog)?
                 .load()
                 .map_err(|source| Error::Program {
@@ -229,6 +234,7 @@ impl Programs {
         let name = match prog {
             Prog::Agent => names::PROG_BENCH_AGENT,
             Prog::Transit => names::PROG_BENCH_TRANSIT,
+            Prog::Pass => names::PROG_PASS,
         };
         self.test_run_named(name, packet, ingress_ifindex, repeat)
     }
