@@ -55,7 +55,21 @@ pub fn run<'a>(
     designs: &[Design],
     progress: &'a mut dyn sim::Progress,
 ) -> Result<(sim::Sim<'a>, Report)> {
-    let mut s = sim::Sim::new(scenario, designs, progress)?;
+    run_recording(scenario, designs, false, progress)
+}
+
+/// [`run`], keeping every command applied in `sim.w.log` when `record` (to replay it
+/// through the replicated store).
+///
+/// # Errors
+/// [`Error::ModelRefused`] if the model refuses the scenario's cluster.
+pub fn run_recording<'a>(
+    scenario: &'a Scenario,
+    designs: &[Design],
+    record: bool,
+    progress: &'a mut dyn sim::Progress,
+) -> Result<(sim::Sim<'a>, Report)> {
+    let mut s = sim::Sim::new(scenario, designs, record, progress)?;
     s.run();
     let report = Report::build(&s, designs);
     Ok((s, report))

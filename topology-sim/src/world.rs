@@ -63,6 +63,8 @@ pub struct World {
     pub all: Pool,
     /// Live endpoint ids per VPC, for picking a flow's peer.
     pub by_vpc: Vec<Pool>,
+    /// Every command applied, in order, when recording (for replaying through the store).
+    pub log: Option<Vec<Command>>,
     next_id: u64,
 }
 
@@ -84,8 +86,16 @@ fn vpc_cidr(s: &Scenario, v: u32) -> Ipv4Cidr {
 }
 
 impl World {
+    /// Applies one command to the model (recording it first if a log is kept).
+    pub fn apply(&mut self, cmd: Command) -> Outcome {
+        if let Some(log) = &mut self.log {
+            log.push(cmd.clone());
+        }
+        self.state.apply(cmd)
+    }
+
     fn apply_setup(&mut self, what: impl FnOnce() -> String, cmd: Command) -> Result<Outcome> {
-        let out = self.state.apply(cmd);
+        let out = self.apply(cmd);
         match out.reply {
             Ok(_) => Ok(out),
             Err(source) => Err(Error::ModelRefused {
@@ -95,11 +105,12 @@ impl World {
         }
     }
 
-    /// Registers the droplets and creates the VPCs and subnets (no endpoints yet).
+    /// Registers the droplets and creates the VPCs and subnets (no endpoints yet). With
+    /// `record`, every command applied from now on is kept in [`World::log`].
     ///
     /// # Errors
     /// [`Error::ModelRefused`] if the model refuses a command.
-    pub fn build(s: &Scenario) -> Result<Self> {
+    pub fn build(s: &Scenario, record: bool) -> Result<Self> {
         let mut w = Self {
             state: ClusterState::new(),
             droplets: (0..s.droplets).map(droplet_name).collect(),
@@ -108,6 +119,7 @@ impl World {
             eps: HashMap::new(),
             all: Pool::default(),
             by_vpc: Vec::new(),
+            log: record.then(Vec::new),
             next_id: 0,
         };
         for i in 0..s.droplets {

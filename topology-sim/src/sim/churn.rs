@@ -42,7 +42,7 @@ impl Sim<'_> {
             return;
         };
         let (id, cmd) = self.w.create_cmd(subnet, d);
-        let out = self.w.state.apply(cmd);
+        let out = self.w.apply(cmd);
         self.m.commands += 1;
         let alloc = match out.reply {
             Ok(Reply::Endpoint(a)) => a,
@@ -84,7 +84,7 @@ impl Sim<'_> {
         let Some(cmd) = self.w.delete_cmd(id) else {
             return;
         };
-        let out = self.w.state.apply(cmd);
+        let out = self.w.apply(cmd);
         self.m.commands += 1;
         if let Err(e) = &out.reply {
             self.m.refuse(e);

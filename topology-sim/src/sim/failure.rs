@@ -97,7 +97,7 @@ impl Sim<'_> {
         let mut touched: BTreeSet<String> = BTreeSet::new();
         let (mut done, mut deltas, mut rows) = (None::<u64>, 0, 0);
         for d in &down {
-            let out = self.w.state.apply(Command::SetDropletPhase {
+            let out = self.w.apply(Command::SetDropletPhase {
                 name: self.w.droplets[*d as usize].clone(),
                 phase: DropletPhase::Unreachable,
                 seen: self.now / MS,
@@ -151,7 +151,7 @@ impl Sim<'_> {
         let mut done: Option<u64> = None;
         let mut deltas = 0;
         for d in &back {
-            let out = self.w.state.apply(Command::SetDropletPhase {
+            let out = self.w.apply(Command::SetDropletPhase {
                 name: self.w.droplets[*d as usize].clone(),
                 phase: DropletPhase::Ready,
                 seen: self.now / MS,

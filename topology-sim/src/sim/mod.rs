@@ -109,18 +109,20 @@ pub struct Sim<'a> {
 
 impl<'a> Sim<'a> {
     /// Builds the cluster of `sc` through the model and syncs every agent. `designs`
-    /// selects the comparisons (the built design always runs).
+    /// selects the comparisons (the built design always runs); `record` keeps every
+    /// command in `w.log`.
     ///
     /// # Errors
     /// [`crate::Error::ModelRefused`] if the model refuses the scenario's cluster.
     pub fn new(
         sc: &'a Scenario,
         designs: &[Design],
+        record: bool,
         progress: &'a mut dyn Progress,
     ) -> Result<Self> {
         let mut rng = Rngs::new(sc.seed);
         progress.phase("structure", 1);
-        let w = World::build(sc)?;
+        let w = World::build(sc, record)?;
         progress.advance(1);
         let mesh = designs
             .contains(&Design::FullMesh)

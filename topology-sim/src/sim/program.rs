@@ -128,7 +128,7 @@ impl Sim<'_> {
         if !agent.up || agent.generation != generation {
             return;
         }
-        let out = self.w.state.apply(Command::AckProgrammed {
+        let out = self.w.apply(Command::AckProgrammed {
             droplet: self.w.droplets[d as usize].clone(),
             version,
         });

@@ -28,7 +28,7 @@ impl Sim<'_> {
             for s in 0..subnets {
                 let d = self.rng.setup.random_range(0..self.sc.droplets);
                 let (id, cmd) = self.w.create_cmd(s, d);
-                let out = self.w.state.apply(cmd);
+                let out = self.w.apply(cmd);
                 self.m.commands += 1;
                 let alloc = match out.reply {
                     Ok(Reply::Endpoint(a)) => a,
@@ -74,13 +74,12 @@ impl Sim<'_> {
 
     /// Every droplet acknowledges its current version.
     fn ack_all(&mut self) {
-        for d in &self.w.droplets {
+        for i in 0..self.w.droplets.len() {
+            let d = &self.w.droplets[i];
             let version = self.w.state.version(d.as_str());
             if version > 0 {
-                let out = self.w.state.apply(Command::AckProgrammed {
-                    droplet: d.clone(),
-                    version,
-                });
+                let droplet = d.clone();
+                let out = self.w.apply(Command::AckProgrammed { droplet, version });
                 self.m.commands += 1;
                 debug_assert!(out.reply.is_ok());
             }
