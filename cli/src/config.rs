@@ -191,6 +191,47 @@ pub enum LabCommand {
         /// Replica id (1-based).
         id: u64,
     },
+    /// Start the echo service inside a pod (answers with the pod's name over TCP, UDP and
+    /// HTTP; see `lab probe`).
+    Serve {
+        /// Pod name.
+        pod: String,
+        /// Base port (TCP/UDP; HTTP on +1, bulk sink on +2).
+        #[arg(long, default_value_t = crate::lab::echo::PORT)]
+        port: u16,
+    },
+    /// Ask an echo service who answers: prints the pod name (bulk: name, bytes, checksum).
+    Probe {
+        /// tcp, udp, http or bulk.
+        proto: String,
+        /// Address (IP or IP:PORT).
+        addr: String,
+        /// Run from inside this pod.
+        #[arg(long)]
+        from: Option<String>,
+        /// Bytes to send (bulk).
+        #[arg(long, default_value_t = 1 << 20)]
+        bytes: u64,
+        /// Per-operation timeout in milliseconds.
+        #[arg(long, default_value_t = 2000)]
+        timeout_ms: u64,
+    },
+    /// Internal: the echo server itself.
+    #[command(hide = true)]
+    EchoServer {
+        /// The name to answer with.
+        #[arg(long)]
+        name: String,
+        /// Base port.
+        #[arg(long, default_value_t = crate::lab::echo::PORT)]
+        port: u16,
+        /// Created once the sockets are bound.
+        #[arg(long)]
+        ready_file: Option<PathBuf>,
+        /// Lets `lab pod del` / `lab down` find this process.
+        #[arg(long, default_value = "")]
+        marker: String,
+    },
     /// Internal: enter a network namespace, then exec a command.
     #[command(hide = true)]
     NetnsExec {

@@ -21,6 +21,32 @@ fn main() -> anyhow::Result<()> {
             LabCommand::NetnsExec { netns, command } => {
                 return Err(lab::sys::exec_in_netns(netns, command).into());
             }
+            LabCommand::EchoServer {
+                name,
+                port,
+                ready_file,
+                ..
+            } => {
+                return lab::echo::serve_until_killed(name, *port, ready_file.as_deref())
+                    .map_err(Into::into);
+            }
+            LabCommand::Probe {
+                proto,
+                addr,
+                from,
+                bytes,
+                timeout_ms,
+            } => {
+                if let Some(pod) = from {
+                    let st = lab.state()?;
+                    lab::sys::enter_netns(&st.pod(pod)?.netns)?;
+                }
+                let addr = lab::echo::parse_addr(addr)?;
+                let answer =
+                    lab::echo::probe(proto, addr, Duration::from_millis(*timeout_ms), *bytes)?;
+                println!("{answer}");
+                return Ok(());
+            }
             LabCommand::Exec { pod, command } => {
                 let st = lab.state()?;
                 let p = st.pod(pod)?;
@@ -210,9 +236,11 @@ async fn run_lab(lab: &Lab, cmd: &LabCommand) -> anyhow::Result<()> {
         LabCommand::Operator { action, id } => {
             println!("{}", lab::fault::operator(lab, *action, *id).await?)
         }
-        LabCommand::Exec { .. } | LabCommand::NetnsExec { .. } => {
-            unreachable!("handled before the runtime starts")
-        }
+        LabCommand::Serve { pod, port } => println!("{}", lab::pod::serve(lab, pod, *port).await?),
+        LabCommand::Exec { .. }
+        | LabCommand::NetnsExec { .. }
+        | LabCommand::EchoServer { .. }
+        | LabCommand::Probe { .. } => unreachable!("handled before the runtime starts"),
     }
     Ok(())
 }

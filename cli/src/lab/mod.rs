@@ -12,6 +12,7 @@
 //! | [`pod`] | `lab pod add|del|list` through the real `alkaid-cni`, `lab exec` |
 //! | [`tables`] | `lab tables`: the droplet's pinned BPF maps and counters |
 //! | [`fault`] | `lab droplet|operator stop|start` |
+//! | [`echo`] | `lab serve`/`lab probe`: an echo service answering with its pod's name |
 //!
 //! Naming makes every object findable without the state file: netns `alkaid-lab.LAB.*`,
 //! links `alkb<tag>` / `alkd<tag>x<i>` (tag = 6 hex digits of the lab name's hash), pins under
@@ -19,6 +20,7 @@
 
 pub mod certs;
 pub mod down;
+pub mod echo;
 pub mod fault;
 pub mod net;
 pub mod pod;

@@ -275,10 +275,62 @@ pub async fn del(lab: &Lab, name: &str) -> Result<()> {
         ..Default::default()
     };
     cni(&st, &d, "DEL", &p.container_id, &p.netns, &spec).await?;
+    for pid in sys::pids_with(&pod_marker(&st, name)) {
+        sys::kill_now(pid, &pod_marker(&st, name));
+    }
     if let Some(n) = p.netns.file_name().and_then(|n| n.to_str()) {
         sys::delete_netns(n)?;
     }
     let mut st = lab.state()?;
     st.pods.retain(|x| x.name != name);
     st.save()
+}
+
+fn pod_marker(st: &State, pod: &str) -> String {
+    format!("{}/pods/{pod}/", st.dir.display())
+}
+
+/// `lab serve POD`: starts the echo service inside the pod, detached, and waits until it
+/// listens. `lab pod del` and `lab down` stop it.
+///
+/// # Errors
+/// Unknown pod, or the server not ready within 10 s.
+pub async fn serve(lab: &Lab, pod: &str, port: u16) -> Result<String> {
+    let st = lab.state()?;
+    let p = st.pod(pod)?;
+    let dir = st.dir.join("pods").join(pod);
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io("creating", &dir, e))?;
+    let ready = dir.join(format!("ready-{port}"));
+    let _ = std::fs::remove_file(&ready);
+    let me = std::env::current_exe().map_err(|e| Error::io("finding", "alkaid", e))?;
+    let argv: Vec<String> = vec![
+        me.display().to_string(),
+        "lab".into(),
+        "echo-server".into(),
+        "--name".into(),
+        pod.into(),
+        "--port".into(),
+        port.to_string(),
+        "--ready-file".into(),
+        ready.display().to_string(),
+        "--marker".into(),
+        pod_marker(&st, pod),
+    ];
+    let pid = super::up::spawn(&argv, Some(&p.netns), &dir.join("echo.log"))?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !ready.exists() {
+        if std::time::Instant::now() > deadline || !sys::alive(pid, &pod_marker(&st, pod)) {
+            return Err(Error::Lab(format!(
+                "echo server in pod {pod} did not start: {}",
+                super::up::tail(&dir.join("echo.log"), 5)
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(format!(
+        "echo server in pod {pod} ({}): tcp/udp {port}, http {}, bulk {}",
+        p.ip,
+        port + 1,
+        port + 2
+    ))
 }

@@ -134,7 +134,14 @@ pub fn alive(pid: u32, marker: &str) -> bool {
     if matches!(state, None | Some("Z") | Some("X")) {
         return false;
     }
-    cmdline(pid).contains(marker)
+    let c = cmdline(pid);
+    // Mid-execve the command line reads empty for a moment: still ours.
+    c.contains(marker) || (c.is_empty() && !marker.is_empty() && exists_since_spawn(pid))
+}
+
+/// Whether `pid` is a user process (kernel threads have no `exe`).
+fn exists_since_spawn(pid: u32) -> bool {
+    std::fs::read_link(format!("/proc/{pid}/exe")).is_ok()
 }
 
 fn cmdline(pid: u32) -> String {
@@ -152,7 +159,7 @@ pub fn pids_with(marker: &str) -> Vec<u32> {
         .flatten()
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse().ok())
-        .filter(|&p| p != me && alive(p, marker))
+        .filter(|&p| p != me && alive(p, marker) && !cmdline(p).is_empty())
         .collect();
     v.sort_unstable();
     v

@@ -8,8 +8,8 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 
 use alkaid_xdp_common::{
-    AgentEndpoint, DirectPathValue, DropReason, ENDPOINT_F_LOCAL, EndpointKey, EndpointValue,
-    NetworkKey, NetworkValue, PeerValue, Verdict, VpcValue, ip_octets, maps as names,
+    AgentRecord, DirectPathValue, DropReason, ENDPOINT_F_LOCAL, EndpointKey, EndpointRecord,
+    NetworkKey, NetworkRecord, PeerValue, Verdict, VpcValue, ip_octets, maps as names,
 };
 use aya::maps::{HashMap, Map, MapData, PerCpuArray, lpm_trie::LpmTrie};
 use serde_json::{Value, json};
@@ -55,19 +55,20 @@ fn err(dir: &Path, name: &str) -> impl Fn(aya::maps::MapError) -> Error {
 pub fn rows(dir: &Path) -> Result<Vec<Value>> {
     let mut rows = Vec::new();
     let e = |n| err(dir, n);
-    let m: HashMap<_, EndpointKey, EndpointValue> =
+    let m: HashMap<_, EndpointKey, EndpointRecord> =
         HashMap::try_from(open(dir, names::ENDPOINTS)?).map_err(e(names::ENDPOINTS))?;
     for r in m.iter() {
-        let (k, v) = r.map_err(e(names::ENDPOINTS))?;
-        rows.push(
-            json!({"map": "ENDPOINTS", "vni": k.vni, "ip": ip(k.ip), "dropletIp": ip(v.droplet_ip),
-            "ifindex": v.ifindex, "local": v.flags & ENDPOINT_F_LOCAL != 0, "mac": mac(&v.mac)}),
-        );
+        let (k, rec) = r.map_err(e(names::ENDPOINTS))?;
+        let v = rec.ep;
+        rows.push(json!({"map": "ENDPOINTS", "vni": k.vni, "ip": ip(k.ip),
+            "dropletIp": ip(v.droplet_ip), "dropletMac": mac(&rec.droplet_mac), "ifindex": v.ifindex,
+            "local": v.flags & ENDPOINT_F_LOCAL != 0, "mac": mac(&v.mac)}));
     }
-    let m: LpmTrie<_, NetworkKey, NetworkValue> =
+    let m: LpmTrie<_, NetworkKey, NetworkRecord> =
         LpmTrie::try_from(open(dir, names::NETWORKS)?).map_err(e(names::NETWORKS))?;
     for r in m.iter() {
-        let (k, v) = r.map_err(e(names::NETWORKS))?;
+        let (k, rec) = r.map_err(e(names::NETWORKS))?;
+        let v = rec.net;
         let key = k.data();
         let n = (v.n_bouncers as usize).min(v.bouncers.len());
         rows.push(json!({"map": "NETWORKS", "vni": key.vni,
@@ -81,10 +82,11 @@ pub fn rows(dir: &Path) -> Result<Vec<Value>> {
         let n = (v.n_dividers as usize).min(v.dividers.len());
         rows.push(json!({"map": "VPCS", "vni": k, "dividers": v.dividers[..n].iter().map(|b| ip(*b)).collect::<Vec<_>>()}));
     }
-    let m: HashMap<_, u32, AgentEndpoint> =
+    let m: HashMap<_, u32, AgentRecord> =
         HashMap::try_from(open(dir, names::AGENT_ENDPOINTS)?).map_err(e(names::AGENT_ENDPOINTS))?;
     for r in m.iter() {
-        let (k, v) = r.map_err(e(names::AGENT_ENDPOINTS))?;
+        let (k, rec) = r.map_err(e(names::AGENT_ENDPOINTS))?;
+        let v = rec.ep;
         rows.push(json!({"map": "AGENT_ENDPOINTS", "vni": v.vni, "ifindex": k, "ip": ip(v.ip), "mac": mac(&v.mac),
             "subnet": format!("{}/{}", ip(v.net_ip), v.net_prefix_len.saturating_sub(32)), "gateway": ip(v.gateway)}));
     }
