@@ -4,27 +4,30 @@
 //!
 //! | row | map entries |
 //! |---|---|
-//! | `LocalEndpoint` | ENDPOINTS (`EndpointKey` -> `EndpointValue`) and AGENT_ENDPOINTS (`u32` -> `AgentEndpoint`) |
-//! | `Endpoint` | ENDPOINTS (`EndpointKey` -> `EndpointValue`) |
-//! | `Network` | NETWORKS (LPM `u32` prefix + `NetworkKey` -> `NetworkValue`) |
+//! | `LocalEndpoint` | ENDPOINTS (`EndpointKey` -> `EndpointRecord`) and AGENT_ENDPOINTS (`u32` -> `AgentRecord`) |
+//! | `Endpoint` | ENDPOINTS (`EndpointKey` -> `EndpointRecord`) |
+//! | `Network` | NETWORKS (LPM `u32` prefix + `NetworkKey` -> `NetworkRecord`) |
 //! | `Vpc` | VPCS (`u32` -> `VpcValue`) |
 //! | `Peer` | PEERS (`u32` -> `PeerValue`) |
+//!
+//! The `*Record` types are what the maps store: the value the agent writes plus MACs and
+//! bouncers the loader caches next to it.
 
 use core::mem::size_of;
 
 use alkaid_model::{RowKey, Table};
 use alkaid_xdp_common::{
-    AgentEndpoint, EndpointKey, EndpointValue, NetworkKey, NetworkValue, PeerValue, VpcValue,
+    AgentRecord, EndpointKey, EndpointRecord, NetworkKey, NetworkRecord, PeerValue, VpcValue,
 };
 use serde::{Deserialize, Serialize};
 
 /// Bytes of one ENDPOINTS entry.
-pub const ENDPOINT_ROW: usize = size_of::<EndpointKey>() + size_of::<EndpointValue>();
+pub const ENDPOINT_ROW: usize = size_of::<EndpointKey>() + size_of::<EndpointRecord>();
 /// Bytes of a local endpoint: its ENDPOINTS entry plus its AGENT_ENDPOINTS entry.
-pub const LOCAL_ENDPOINT_ROW: usize = ENDPOINT_ROW + size_of::<u32>() + size_of::<AgentEndpoint>();
+pub const LOCAL_ENDPOINT_ROW: usize = ENDPOINT_ROW + size_of::<u32>() + size_of::<AgentRecord>();
 /// Bytes of one NETWORKS entry (the LPM key carries a `u32` prefix length).
 pub const NETWORK_ROW: usize =
-    size_of::<u32>() + size_of::<NetworkKey>() + size_of::<NetworkValue>();
+    size_of::<u32>() + size_of::<NetworkKey>() + size_of::<NetworkRecord>();
 /// Bytes of one VPCS entry.
 pub const VPC_ROW: usize = size_of::<u32>() + size_of::<VpcValue>();
 /// Bytes of one PEERS entry.
@@ -130,9 +133,9 @@ mod tests {
     fn sizes_follow_the_xdp_types() {
         // The xdp crate asserts these sizes at compile time; restate them so a layout
         // change shows up here too.
-        assert_eq!(ENDPOINT_ROW, 8 + 20);
-        assert_eq!(LOCAL_ENDPOINT_ROW, 28 + 4 + 28);
-        assert_eq!(NETWORK_ROW, 4 + 8 + 72);
+        assert_eq!(ENDPOINT_ROW, 8 + 28);
+        assert_eq!(LOCAL_ENDPOINT_ROW, 36 + 4 + 224);
+        assert_eq!(NETWORK_ROW, 4 + 8 + 168);
         assert_eq!(VPC_ROW, 4 + 68);
         assert_eq!(PEER_ROW, 4 + 8);
         let c = RowCounts {
@@ -143,6 +146,6 @@ mod tests {
             peer: 3,
         };
         assert_eq!(c.total(), 8);
-        assert_eq!(c.bytes(), 60 + 56 + 84 + 72 + 36);
+        assert_eq!(c.bytes(), 264 + 72 + 180 + 72 + 36);
     }
 }

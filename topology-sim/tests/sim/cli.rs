@@ -101,9 +101,15 @@ fn predict_tables_prints_rows_with_their_vni() {
     assert_eq!(v["droplet"], "droplet-000003");
     let rows = v["rows"].as_array().unwrap();
     assert!(!rows.is_empty());
+    let maps: std::collections::BTreeSet<&str> =
+        rows.iter().filter_map(|r| r["map"].as_str()).collect();
+    assert!(
+        maps.contains("ENDPOINTS") && maps.contains("PEERS"),
+        "{maps:?}"
+    );
     for r in rows {
         let vni = r["vni"].as_u64().expect("every row has a vni");
-        assert_eq!(vni == 0, r["kind"] == "peer", "{r}");
+        assert_eq!(vni == 0, r["map"] == "PEERS", "{r}");
     }
     let out = sim(&[
         "predict-tables",
