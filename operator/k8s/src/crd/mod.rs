@@ -7,6 +7,11 @@
 //! CEL immutability); the store remains the judge of everything a schema cannot say
 //! (containment, overlap, duplicate VNI). [`all`] and [`to_yaml`] feed `crdgen`.
 
+#![allow(
+    clippy::duplicated_attributes,
+    reason = "kube's repeated `printcolumn(type_ = ..)` arguments are not duplicates"
+)]
+
 mod bouncer;
 mod common;
 mod divider;

@@ -35,6 +35,14 @@ fn net(vpc: &str, subnet: Option<&str>, source: NetworkSource) -> PodNetwork {
     }
 }
 
+/// (what, annotations, namespace, expected)
+type Case<'a> = (
+    &'a str,
+    &'a [(&'a str, &'a str)],
+    &'a str,
+    Result<PodNetwork, NetworkError>,
+);
+
 #[test]
 fn pod_network_choice_table() {
     use NetworkSource::{Annotation, Default, NamespaceBinding};
@@ -44,12 +52,7 @@ fn pod_network_choice_table() {
         vpc("green", &["team-c"]),
     ];
     let subnets = [subnet("blue-web", "blue"), subnet("red-db", "red")];
-    let cases: &[(
-        &str,
-        &[(&str, &str)],
-        &str,
-        Result<PodNetwork, NetworkError>,
-    )] = &[
+    let cases: &[Case] = &[
         (
             "no annotation, unbound namespace -> default",
             &[],
