@@ -56,6 +56,8 @@ counter_enum!(
         Decap = 9 => "decap",
         /// transit: a direct path was learned or refreshed from the return-to-sender option.
         LearnDirectPath = 10 => "learn_direct_path",
+        /// transit (XDP) with `CONFIG_F_TC_DECAP`: local delivery left to `transit_tc`.
+        PassToTc = 11 => "pass_to_tc",
     }
 );
 

@@ -37,6 +37,10 @@ pub const PROG_AGENT: &str = "agent";
 /// Program names in the object.
 pub const PROG_TRANSIT: &str = "transit";
 
+/// TC (clsact ingress) variant of `agent`.
+pub const PROG_AGENT_TC: &str = "agent_tc";
+/// TC (clsact ingress) variant of `transit`.
+pub const PROG_TRANSIT_TC: &str = "transit_tc";
 /// XDP_PASS, for veth peers of native-mode attachments.
 pub const PROG_PASS: &str = "pass";
 /// Bench harness wrapper of `agent` (loaded only by the bench).

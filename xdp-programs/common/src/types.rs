@@ -226,6 +226,11 @@ pub struct NetworkRecord {
 }
 const _: () = assert!(size_of::<NetworkRecord>() == 168 && align_of::<NetworkRecord>() == 4);
 
+/// [`Config::flags`]: local deliveries are decapsulated by `transit_tc` (TC ingress on the
+/// underlay NIC, keeps GSO and uses bpf_redirect_peer) rather than by XDP `transit`, which then
+/// passes them up (verdict `pass_to_tc`) and keeps only the retarget paths.
+pub const CONFIG_F_TC_DECAP: u32 = 1;
+
 /// Value of CONFIG[0]: this droplet.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -236,7 +241,7 @@ pub struct Config {
     pub underlay_ifindex: u32,
     /// Underlay MTU (IP bytes). Inner IP packets above `mtu - wire::OVERHEAD` are dropped.
     pub mtu: u32,
-    /// `CONFIG_F_*`, reserved (0).
+    /// `CONFIG_F_*`.
     pub flags: u32,
     /// Underlay NIC MAC: outer source MAC.
     pub droplet_mac: [u8; 6],

@@ -17,13 +17,13 @@
 use alkaid_xdp_common::{
     hash::{flow_hash, pick},
     wire::{ETH_LEN, ETH_P_ARP, ETH_P_IPV4, IPPROTO_TCP, IPPROTO_UDP, OVERHEAD},
-    DropReason, Verdict, ENDPOINT_F_LOCAL, MAX_BOUNCERS,
+    Config, DropReason, Verdict, ENDPOINT_F_LOCAL, MAX_BOUNCERS,
 };
-use aya_ebpf::programs::XdpContext;
+use aya_ebpf::{bindings::xdp_action, programs::XdpContext};
 
 use crate::{
     arp, geneve, maps,
-    parse::{self, EthHdr, Ipv4Hdr},
+    parse::{self, EthHdr, Ipv4Hdr, Packet},
     route, stats,
 };
 
@@ -35,13 +35,32 @@ pub fn run(ctx: &XdpContext) -> u32 {
     }
 }
 
+/// Where a pod's frame goes, decided by [`decide`]; the XDP and TC programs carry it out.
+pub enum Egress {
+    /// An ARP reply was written in place: send it back into the pod.
+    ArpReply,
+    /// Same-droplet destination, Ethernet already rewritten: deliver via this host veth.
+    Local { ifindex: u32 },
+    /// Encapsulate and send to the underlay.
+    Encap(Encap),
+}
+
+/// Outer header parameters of an encapsulation.
+pub struct Encap {
+    pub target: u32,
+    pub mac: [u8; 6],
+    pub vni: u32,
+    pub hash: u32,
+    pub verdict: Verdict,
+}
+
 /// Inner 5-tuple hash. Fragments and other protocols hash with ports 0 so every piece of a
 /// datagram takes the same path.
 #[inline(always)]
-pub fn l4_hash(ctx: &XdpContext, ip_off: usize, ip: &Ipv4Hdr, ihl: usize) -> u32 {
+pub fn l4_hash<P: Packet>(ctx: &P, ip_off: usize, ip: &Ipv4Hdr, ihl: usize) -> u32 {
     let (mut sport, mut dport) = (0u16, 0u16);
     if (ip.proto == IPPROTO_TCP || ip.proto == IPPROTO_UDP) && !ip.is_fragment() {
-        if let Some(p) = parse::load::<[u8; 4]>(ctx, ip_off + ihl) {
+        if let Some(p) = parse::load::<[u8; 4], _>(ctx, ip_off + ihl) {
             sport = u16::from_be_bytes([p[0], p[1]]);
             dport = u16::from_be_bytes([p[2], p[3]]);
         }
@@ -52,7 +71,43 @@ pub fn l4_hash(ctx: &XdpContext, ip_off: usize, ip: &Ipv4Hdr, ihl: usize) -> u32
 #[inline(always)]
 fn try_run(ctx: &XdpContext) -> Result<u32, DropReason> {
     let cfg = maps::config().ok_or(DropReason::NoConfig)?;
-    let rec = maps::agent_endpoint(ctx.ingress_ifindex() as u32).ok_or(DropReason::NoEndpoint)?;
+    let egress = decide(ctx, ctx.ingress_ifindex() as u32, cfg, |ctx, _, _| {
+        (parse::frame_len(ctx) - ETH_LEN) as u32
+    })?;
+    match egress {
+        Egress::ArpReply => {
+            stats::verdict(Verdict::ArpReply);
+            Ok(xdp_action::XDP_TX)
+        }
+        Egress::Local { ifindex } => {
+            let action = maps::TX_PORTS
+                .redirect(ifindex, 0)
+                .map_err(|_| DropReason::NoTxPort)?;
+            stats::verdict(Verdict::LocalDeliver);
+            Ok(action)
+        }
+        Egress::Encap(e) => {
+            geneve::encap(ctx, &geneve::outer(cfg, &e, parse::frame_len(ctx)))?;
+            let action = maps::TX_PORTS
+                .redirect(cfg.underlay_ifindex, 0)
+                .map_err(|_| DropReason::NoTxPort)?;
+            stats::verdict(e.verdict);
+            Ok(action)
+        }
+    }
+}
+
+/// The `agent` decision, shared by XDP and TC: anti-spoofing, ARP, MTU, next hop. `ifindex`
+/// is the host veth the frame came in on; `segment_len(ctx, ip, ihl)` is the largest IP packet
+/// this frame will be on the wire (the frame itself in XDP; a GSO segment in TC).
+#[inline(always)]
+pub fn decide<P: Packet>(
+    ctx: &P,
+    ifindex: u32,
+    cfg: &Config,
+    segment_len: impl FnOnce(&P, &Ipv4Hdr, usize) -> u32,
+) -> Result<Egress, DropReason> {
+    let rec = maps::agent_endpoint(ifindex).ok_or(DropReason::NoEndpoint)?;
     let ep = &rec.ep;
     let eth: EthHdr = parse::load(ctx, 0).ok_or(DropReason::EthTruncated)?;
     if eth.src != ep.mac {
@@ -60,7 +115,8 @@ fn try_run(ctx: &XdpContext) -> Result<u32, DropReason> {
     }
     let proto = u16::from_be_bytes(eth.proto);
     if proto == ETH_P_ARP {
-        return Ok(arp::respond(ctx, ep, cfg));
+        arp::respond(ctx, ep, cfg)?;
+        return Ok(Egress::ArpReply);
     }
     if proto != ETH_P_IPV4 {
         return Err(DropReason::NotIpv4);
@@ -70,8 +126,7 @@ fn try_run(ctx: &XdpContext) -> Result<u32, DropReason> {
     if ip.src() != ep.ip {
         return Err(DropReason::SpoofedIp);
     }
-    let ip_bytes = (parse::frame_len(ctx) - ETH_LEN) as u32;
-    if ip_bytes + OVERHEAD > cfg.mtu {
+    if segment_len(ctx, &ip, ihl) + OVERHEAD > cfg.mtu {
         return Err(DropReason::TooBig);
     }
     let dst = ip.dst();
@@ -88,11 +143,9 @@ fn try_run(ctx: &XdpContext) -> Result<u32, DropReason> {
                 proto: eth.proto,
             };
             parse::store(ctx, 0, &out).ok_or(DropReason::EthTruncated)?;
-            let action = maps::TX_PORTS
-                .redirect(d.ep.ifindex, 0)
-                .map_err(|_| DropReason::NoTxPort)?;
-            stats::verdict(Verdict::LocalDeliver);
-            return Ok(action);
+            return Ok(Egress::Local {
+                ifindex: d.ep.ifindex,
+            });
         }
         (d.ep.droplet_ip, d.droplet_mac, Verdict::EncapResolved)
     } else {
@@ -108,19 +161,12 @@ fn try_run(ctx: &XdpContext) -> Result<u32, DropReason> {
     if target == cfg.droplet_ip {
         return Err(DropReason::NoRoute);
     }
-    let peer = maps::hop_mac(cfg, target, &cached_mac).ok_or(DropReason::NoPeerMac)?;
-    geneve::encap(
-        ctx,
-        cfg.droplet_mac,
-        peer,
-        cfg.droplet_ip,
+    let mac = maps::hop_mac(cfg, target, &cached_mac).ok_or(DropReason::NoPeerMac)?;
+    Ok(Egress::Encap(Encap {
         target,
+        mac,
         vni,
         hash,
-    )?;
-    let action = maps::TX_PORTS
-        .redirect(cfg.underlay_ifindex, 0)
-        .map_err(|_| DropReason::NoTxPort)?;
-    stats::verdict(verdict);
-    Ok(action)
+        verdict,
+    }))
 }

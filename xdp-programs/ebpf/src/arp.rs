@@ -1,25 +1,19 @@
 //! ARP responder for `agent`: every pod ARP request is answered with the virtual gateway MAC
-//! (gateway and peers alike, since all traffic is routed by IP), XDP_TX back into the pod. No
+//! (gateway and peers alike, since all traffic is routed by IP), sent back into the pod. No
 //! ARP leaves the host.
 
-use alkaid_xdp_common::{
-    wire::ETH_P_ARP, wire::ETH_P_IPV4, AgentEndpoint, Config, DropReason, Verdict,
-};
-use aya_ebpf::bindings::xdp_action;
+use alkaid_xdp_common::{wire::ETH_P_ARP, wire::ETH_P_IPV4, AgentEndpoint, Config, DropReason};
 
-use crate::{
-    parse::{self, ArpHdr, EthHdr},
-    stats,
-};
-use aya_ebpf::programs::XdpContext;
+use crate::parse::{self, ArpHdr, EthHdr, Packet};
 
 const ARP_REQUEST: u16 = 1;
 const ARP_REPLY: u16 = 2;
 
+/// Rewrites the request in place into the reply; the caller sends it back to the pod.
 #[inline(always)]
-pub fn respond(ctx: &XdpContext, ep: &AgentEndpoint, cfg: &Config) -> u32 {
-    let Some(arp) = parse::load::<ArpHdr>(ctx, 14) else {
-        return stats::drop(DropReason::ArpIgnored);
+pub fn respond<P: Packet>(ctx: &P, ep: &AgentEndpoint, cfg: &Config) -> Result<(), DropReason> {
+    let Some(arp) = parse::load::<ArpHdr, P>(ctx, 14) else {
+        return Err(DropReason::ArpIgnored);
     };
     if u16::from_be_bytes(arp.htype) != 1
         || u16::from_be_bytes(arp.ptype) != ETH_P_IPV4
@@ -27,19 +21,19 @@ pub fn respond(ctx: &XdpContext, ep: &AgentEndpoint, cfg: &Config) -> u32 {
         || arp.plen != 4
         || u16::from_be_bytes(arp.op) != ARP_REQUEST
     {
-        return stats::drop(DropReason::ArpIgnored);
+        return Err(DropReason::ArpIgnored);
     }
     if arp.sha != ep.mac {
-        return stats::drop(DropReason::SpoofedMac);
+        return Err(DropReason::SpoofedMac);
     }
     let spa = u32::from_ne_bytes(arp.spa);
     // 0.0.0.0 is an RFC 5227 probe.
     if spa != ep.ip && spa != 0 {
-        return stats::drop(DropReason::SpoofedIp);
+        return Err(DropReason::SpoofedIp);
     }
     // Never claim the pod's own address (duplicate address detection, gratuitous ARP).
     if u32::from_ne_bytes(arp.tpa) == ep.ip {
-        return stats::drop(DropReason::ArpIgnored);
+        return Err(DropReason::ArpIgnored);
     }
     let eth = EthHdr {
         dst: ep.mac,
@@ -55,8 +49,7 @@ pub fn respond(ctx: &XdpContext, ep: &AgentEndpoint, cfg: &Config) -> u32 {
         ..arp
     };
     if parse::store(ctx, 0, &eth).is_none() || parse::store(ctx, 14, &reply).is_none() {
-        return stats::drop(DropReason::ArpIgnored);
+        return Err(DropReason::ArpIgnored);
     }
-    stats::verdict(Verdict::ArpReply);
-    xdp_action::XDP_TX
+    Ok(())
 }

@@ -8,16 +8,25 @@ use alkaid_xdp_common::{
         IPPROTO_UDP, IPV4_LEN, MAX_OPTIONS, OPT_CLASS_ALKAID, OPT_RTS_WORDS, OPT_TYPE_RTS,
         OUTER_TTL, SPORT_BASE, SPORT_MASK, UDP_LEN,
     },
-    DropReason,
+    Config, DropReason,
 };
-use aya_ebpf::programs::XdpContext;
+use aya_ebpf::{
+    bindings::{
+        bpf_adj_room_mode::BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_ENCAP_L2_ETH,
+        BPF_F_ADJ_ROOM_ENCAP_L3_IPV4, BPF_F_ADJ_ROOM_ENCAP_L4_UDP, BPF_F_ADJ_ROOM_FIXED_GSO,
+    },
+    programs::{TcContext, XdpContext},
+};
 
-use crate::parse::{self, EthHdr, GeneveHdr, GeneveOpt, Ipv4Hdr, UdpHdr};
+use crate::{
+    agent::Encap,
+    parse::{self, EthHdr, GeneveHdr, GeneveOpt, Ipv4Hdr, Packet, UdpHdr},
+};
 
 /// Everything `agent` prepends, written with one store.
 #[repr(C)]
 #[derive(Clone, Copy)]
-struct Outer {
+pub struct Outer {
     eth: EthHdr,
     ip: Ipv4Hdr,
     udp: UdpHdr,
@@ -27,21 +36,13 @@ struct Outer {
 }
 const _: () = assert!(core::mem::size_of::<Outer>() == ENCAP_LEN);
 
-/// Prepends Ethernet/IPv4/UDP/Geneve/RTS to the current frame. `hash` feeds the UDP source port.
+/// The outer headers for an inner frame of `inner_len` bytes (Ethernet included).
 #[inline(always)]
-pub fn encap(
-    ctx: &XdpContext,
-    src_mac: [u8; 6],
-    dst_mac: [u8; 6],
-    src_ip: u32,
-    dst_ip: u32,
-    vni: u32,
-    hash: u32,
-) -> Result<(), DropReason> {
-    let inner_len = parse::frame_len(ctx);
-    parse::adjust_head(ctx, -(ENCAP_LEN as i32)).ok_or(DropReason::NoHeadroom)?;
+pub fn outer(cfg: &Config, e: &Encap, inner_len: usize) -> Outer {
+    let (src_ip, dst_ip) = (cfg.droplet_ip, e.target);
+    // Wraps for a GSO super-frame over 64 KiB; segmentation rewrites the length per segment.
     let ip_len = (inner_len + ENCAP_LEN - ETH_LEN) as u16;
-    let udp_len = ip_len - IPV4_LEN as u16;
+    let udp_len = ip_len.wrapping_sub(IPV4_LEN as u16);
     // Only the length and the addresses vary: the checksum is computed from them, not by
     // summing a header.
     let ip = Ipv4Hdr {
@@ -56,16 +57,16 @@ pub fn encap(
         src: src_ip.to_ne_bytes(),
         dst: dst_ip.to_ne_bytes(),
     };
-    let vni_be = vni.to_be_bytes();
-    let outer = Outer {
+    let vni_be = e.vni.to_be_bytes();
+    Outer {
         eth: EthHdr {
-            dst: dst_mac,
-            src: src_mac,
+            dst: e.mac,
+            src: cfg.droplet_mac,
             proto: ETH_P_IPV4.to_be_bytes(),
         },
         ip,
         udp: UdpHdr {
-            sport: (SPORT_BASE | (hash as u16 & SPORT_MASK)).to_be_bytes(),
+            sport: (SPORT_BASE | (e.hash as u16 & SPORT_MASK)).to_be_bytes(),
             dport: GENEVE_PORT.to_be_bytes(),
             len: udp_len.to_be_bytes(),
             csum: [0, 0],
@@ -83,8 +84,33 @@ pub fn encap(
             len: OPT_RTS_WORDS,
         },
         rts: src_ip.to_ne_bytes(),
-    };
-    parse::store(ctx, 0, &outer).ok_or(DropReason::NoHeadroom)
+    }
+}
+
+/// XDP: prepends `outer` to the frame (one bpf_xdp_adjust_head, one store).
+#[inline(always)]
+pub fn encap(ctx: &XdpContext, outer: &Outer) -> Result<(), DropReason> {
+    parse::adjust_head(ctx, -(ENCAP_LEN as i32)).ok_or(DropReason::NoHeadroom)?;
+    parse::store(ctx, 0, outer).ok_or(DropReason::NoHeadroom)
+}
+
+/// TC: grows room after the Ethernet header with `bpf_skb_adjust_room`, telling the kernel it
+/// is a UDP tunnel over IPv4 carrying Ethernet (so GSO segments the inner TCP and fixes the
+/// outer lengths per segment: TSO/GSO survive encapsulation), then writes `outer` at 0 and the
+/// original Ethernet header behind it as the inner one. `gso_size` is kept (FIXED_GSO): the
+/// pod MTU already leaves room for the overhead.
+#[inline(always)]
+pub fn encap_tc(ctx: &TcContext, outer: &Outer) -> Result<(), DropReason> {
+    let inner_eth: EthHdr = parse::load(ctx, 0).ok_or(DropReason::EthTruncated)?;
+    let flags = (BPF_F_ADJ_ROOM_FIXED_GSO
+        | BPF_F_ADJ_ROOM_ENCAP_L3_IPV4
+        | BPF_F_ADJ_ROOM_ENCAP_L4_UDP
+        | BPF_F_ADJ_ROOM_ENCAP_L2_ETH) as u64
+        | ((ETH_LEN as u64) << 56); // BPF_F_ADJ_ROOM_ENCAP_L2(inner MAC header length)
+    ctx.adjust_room(ENCAP_LEN as i32, BPF_ADJ_ROOM_MAC, flags)
+        .map_err(|_| DropReason::NoHeadroom)?;
+    parse::store(ctx, 0, outer).ok_or(DropReason::NoHeadroom)?;
+    parse::store(ctx, ENCAP_LEN, &inner_eth).ok_or(DropReason::NoHeadroom)
 }
 
 /// A parsed overlay packet addressed to this droplet.
@@ -100,7 +126,7 @@ pub struct Tunnel {
 /// Parses UDP (already known to be to port 6081 at `udp_off`), the Geneve header and its
 /// options. Unknown options are skipped; lengths that overrun the option area are rejected.
 #[inline(always)]
-pub fn parse(ctx: &XdpContext, udp_off: usize) -> Result<Tunnel, DropReason> {
+pub fn parse<P: Packet>(ctx: &P, udp_off: usize) -> Result<Tunnel, DropReason> {
     let gnv_off = udp_off + UDP_LEN;
     let gnv: GeneveHdr = parse::load(ctx, gnv_off).ok_or(DropReason::GeneveTruncated)?;
     if gnv.ver_optlen >> 6 != 0 || u16::from_be_bytes(gnv.proto) != GENEVE_PROTO_ETHERNET {

@@ -19,9 +19,13 @@ mod maps;
 mod parse;
 mod route;
 mod stats;
+mod tc;
 mod transit;
 
-use aya_ebpf::{macros::xdp, programs::XdpContext};
+use aya_ebpf::{
+    macros::{classifier, xdp},
+    programs::{TcContext, XdpContext},
+};
 
 /// Egress of an endpoint: attached to the host-side end of its veth.
 #[xdp]
@@ -33,6 +37,18 @@ pub fn agent(ctx: XdpContext) -> u32 {
 #[xdp]
 pub fn transit(ctx: XdpContext) -> u32 {
     transit::run(&ctx)
+}
+
+/// TC variant of `agent` (clsact ingress of the host side of an endpoint veth), see [`tc`].
+#[classifier]
+pub fn agent_tc(ctx: TcContext) -> i32 {
+    tc::agent(&ctx)
+}
+
+/// TC variant of `transit` (clsact ingress of the underlay NIC), see [`tc`].
+#[classifier]
+pub fn transit_tc(ctx: TcContext) -> i32 {
+    tc::transit(&ctx)
 }
 
 /// XDP_PASS: for the far end of a veth whose near end runs native XDP (xdp-on-veth rules 1
@@ -53,6 +69,11 @@ pub fn bench_agent(ctx: XdpContext) -> u32 {
 pub fn bench_transit(ctx: XdpContext) -> u32 {
     bench::restoring(&ctx, transit::run)
 }
+
+/// Kernel license string: GPL-compatible, so GPL-only helpers stay available to the programs.
+#[link_section = "license"]
+#[no_mangle]
+static LICENSE: [u8; 13] = *b"Dual MIT/GPL\0";
 
 #[cfg(not(test))]
 #[panic_handler]

@@ -3,8 +3,39 @@
 //! the verifier wants. Headers are byte-array structs (alignment 1), copied in and out with
 //! unaligned loads and stores.
 
-use aya_ebpf::{helpers::bpf_xdp_adjust_head, programs::XdpContext};
+use aya_ebpf::{
+    helpers::bpf_xdp_adjust_head,
+    programs::{TcContext, XdpContext},
+};
 use core::mem::size_of;
+
+/// A program context with direct packet access: `[data, data_end)` is the (linear) packet.
+pub trait Packet {
+    fn data(&self) -> usize;
+    fn data_end(&self) -> usize;
+}
+
+impl Packet for XdpContext {
+    #[inline(always)]
+    fn data(&self) -> usize {
+        XdpContext::data(self)
+    }
+    #[inline(always)]
+    fn data_end(&self) -> usize {
+        XdpContext::data_end(self)
+    }
+}
+
+impl Packet for TcContext {
+    #[inline(always)]
+    fn data(&self) -> usize {
+        TcContext::data(self)
+    }
+    #[inline(always)]
+    fn data_end(&self) -> usize {
+        TcContext::data_end(self)
+    }
+}
 
 /// Ethernet header.
 #[repr(C)]
@@ -108,7 +139,7 @@ pub struct ArpHdr {
 
 /// Copies a `T` out of the packet at `off`, or `None` if it would cross `data_end`.
 #[inline(always)]
-pub fn load<T: Copy>(ctx: &XdpContext, off: usize) -> Option<T> {
+pub fn load<T: Copy, P: Packet>(ctx: &P, off: usize) -> Option<T> {
     let start = ctx.data();
     let end = ctx.data_end();
     if start + off + size_of::<T>() > end {
@@ -122,13 +153,13 @@ pub fn load<T: Copy>(ctx: &XdpContext, off: usize) -> Option<T> {
 
 /// Writes `v` into the packet at `off`; `None` if it would cross `data_end`.
 #[inline(always)]
-pub fn store<T: Copy>(ctx: &XdpContext, off: usize, v: &T) -> Option<()> {
+pub fn store<T: Copy, P: Packet>(ctx: &P, off: usize, v: &T) -> Option<()> {
     let start = ctx.data();
     let end = ctx.data_end();
     if start + off + size_of::<T>() > end {
         return None;
     }
-    // SAFETY: same bounds proof as `load`; packet memory is writable in XDP and nothing else
+    // SAFETY: same bounds proof as `load`; packet memory is writable in XDP and in TC after a pull (callers pull first), and nothing else
     // holds a reference into it (callers only keep copies).
     unsafe { ((start + off) as *mut T).write_unaligned(*v) };
     Some(())
@@ -136,7 +167,7 @@ pub fn store<T: Copy>(ctx: &XdpContext, off: usize, v: &T) -> Option<()> {
 
 /// Frame length in bytes.
 #[inline(always)]
-pub fn frame_len(ctx: &XdpContext) -> usize {
+pub fn frame_len<P: Packet>(ctx: &P) -> usize {
     ctx.data_end() - ctx.data()
 }
 

@@ -27,3 +27,10 @@ pub fn drop(r: DropReason) -> u32 {
     bump(r.index());
     xdp_action::XDP_DROP
 }
+
+/// Counts a drop and returns TC_ACT_SHOT.
+#[inline(always)]
+pub fn drop_tc(r: DropReason) -> i32 {
+    bump(r.index());
+    aya_ebpf::bindings::TC_ACT_SHOT
+}

@@ -4,25 +4,28 @@
 //! packets: Geneve parse with the option walk ([`crate::geneve::parse`]), then by (vni, inner
 //! dst):
 //! 1. Local endpoint -> learn (vni, inner src) -> RTS droplet into DIRECT_PATH, set the inner
-//!    MACs, strip the outer headers, redirect into the endpoint's veth.
+//!    MACs, strip the outer headers, redirect into the endpoint's veth. With
+//!    `CONFIG_F_TC_DECAP` the packet is passed up instead, for `transit_tc` to decapsulate.
 //! 2. Remote endpoint (we bounce its subnet) -> retarget the outer header to its droplet.
 //! 3. [`crate::route::resolve`]: NETWORKS -> a bouncer (divider, or stale direct path bounced
 //!    back to the directory), VPCS -> a divider, else unknown VNI.
 //!
 //! Retargets decrement the outer TTL (<= 1 dropped), set outer src to this droplet, fix the
 //! IPv4 checksum incrementally, zero the UDP checksum, and XDP_TX.
+//!
+//! [`decide`] holds all of it except the final action, and is shared with `transit_tc`.
 
 use alkaid_xdp_common::{
     csum,
     wire::{ETH_LEN, ETH_P_IPV4, GENEVE_PORT, IPPROTO_UDP},
-    Config, DropReason, Hop, Verdict, ENDPOINT_F_LOCAL,
+    Config, DropReason, Hop, Verdict, CONFIG_F_TC_DECAP, ENDPOINT_F_LOCAL,
 };
 use aya_ebpf::{bindings::xdp_action, programs::XdpContext};
 
 use crate::{
     agent::l4_hash,
     geneve, maps,
-    parse::{self, EthHdr, Ipv4Hdr, UdpHdr},
+    parse::{self, EthHdr, Ipv4Hdr, Packet, UdpHdr},
     route, stats,
 };
 
@@ -34,36 +37,79 @@ pub fn run(ctx: &XdpContext) -> u32 {
     }
 }
 
-#[inline(always)]
-fn pass() -> Result<u32, DropReason> {
-    stats::verdict(Verdict::Passthrough);
-    Ok(xdp_action::XDP_PASS)
+/// What to do with a frame that arrived on the underlay.
+pub enum Ingress {
+    /// Not overlay traffic for us: to the kernel untouched.
+    Pass,
+    /// For a local endpoint: the new inner Ethernet header is `eth`; strip `inner_off` bytes
+    /// and deliver via host veth `ifindex`.
+    Local {
+        inner_off: usize,
+        eth: EthHdr,
+        ifindex: u32,
+    },
+    /// Outer headers rewritten for the next hop: send back out of the NIC.
+    Forward(Verdict),
 }
 
 #[inline(always)]
 fn try_run(ctx: &XdpContext) -> Result<u32, DropReason> {
+    let Some(cfg) = maps::config() else {
+        // Not configured yet: behave as if absent.
+        stats::verdict(Verdict::Passthrough);
+        return Ok(xdp_action::XDP_PASS);
+    };
+    match decide(ctx, cfg)? {
+        Ingress::Pass => {
+            stats::verdict(Verdict::Passthrough);
+            Ok(xdp_action::XDP_PASS)
+        }
+        Ingress::Local { .. } if cfg.flags & CONFIG_F_TC_DECAP != 0 => {
+            stats::verdict(Verdict::PassToTc);
+            Ok(xdp_action::XDP_PASS)
+        }
+        Ingress::Local {
+            inner_off,
+            eth,
+            ifindex,
+        } => {
+            parse::store(ctx, inner_off, &eth).ok_or(DropReason::InnerTruncated)?;
+            parse::adjust_head(ctx, inner_off as i32).ok_or(DropReason::InnerTruncated)?;
+            let action = maps::TX_PORTS
+                .redirect(ifindex, 0)
+                .map_err(|_| DropReason::NoTxPort)?;
+            stats::verdict(Verdict::Decap);
+            Ok(action)
+        }
+        Ingress::Forward(v) => {
+            stats::verdict(v);
+            Ok(xdp_action::XDP_TX)
+        }
+    }
+}
+
+/// The `transit` decision, shared by XDP and TC. Learns direct paths and rewrites the outer
+/// headers of forwarded packets; never moves the packet head.
+#[inline(always)]
+pub fn decide<P: Packet>(ctx: &P, cfg: &Config) -> Result<Ingress, DropReason> {
     let eth: EthHdr = parse::load(ctx, 0).ok_or(DropReason::EthTruncated)?;
     if u16::from_be_bytes(eth.proto) != ETH_P_IPV4 {
-        return pass();
+        return Ok(Ingress::Pass);
     }
     let ip: Ipv4Hdr = parse::load(ctx, ETH_LEN).ok_or(DropReason::Ipv4Truncated)?;
     let ihl = ip.header_len().ok_or(DropReason::Ipv4BadIhl)?;
-    let Some(cfg) = maps::config() else {
-        // Not configured yet: behave as if absent.
-        return pass();
-    };
     if ip.dst() != cfg.droplet_ip || ip.proto != IPPROTO_UDP {
-        return pass();
+        return Ok(Ingress::Pass);
     }
     let frag = u16::from_be_bytes(ip.frag);
     if frag & 0x1fff != 0 {
         // A later fragment: no UDP header to tell overlay from not; the kernel reassembles.
-        return pass();
+        return Ok(Ingress::Pass);
     }
     let udp_off = ETH_LEN + ihl;
     let udp: UdpHdr = parse::load(ctx, udp_off).ok_or(DropReason::UdpTruncated)?;
     if u16::from_be_bytes(udp.dport) != GENEVE_PORT {
-        return pass();
+        return Ok(Ingress::Pass);
     }
     if frag & 0x2000 != 0 {
         return Err(DropReason::Ipv4Fragment);
@@ -89,18 +135,15 @@ fn try_run(ctx: &XdpContext) -> Result<u32, DropReason> {
             {
                 stats::verdict(Verdict::LearnDirectPath);
             }
-            let out = EthHdr {
-                dst: ep.mac,
-                src: cfg.gateway_mac,
-                proto: inner_eth.proto,
-            };
-            parse::store(ctx, inner_off, &out).ok_or(DropReason::InnerTruncated)?;
-            parse::adjust_head(ctx, inner_off as i32).ok_or(DropReason::InnerTruncated)?;
-            let action = maps::TX_PORTS
-                .redirect(ep.ifindex, 0)
-                .map_err(|_| DropReason::NoTxPort)?;
-            stats::verdict(Verdict::Decap);
-            return Ok(action);
+            return Ok(Ingress::Local {
+                inner_off,
+                eth: EthHdr {
+                    dst: ep.mac,
+                    src: cfg.gateway_mac,
+                    proto: inner_eth.proto,
+                },
+                ifindex: ep.ifindex,
+            });
         }
         if ep.droplet_ip == cfg.droplet_ip {
             return Err(DropReason::NoRoute);
@@ -117,16 +160,16 @@ fn try_run(ctx: &XdpContext) -> Result<u32, DropReason> {
     retarget(ctx, cfg, &ip, &hop, verdict)
 }
 
-/// Sends the packet on to `target`: outer MACs, src = us, dst = target, TTL - 1, checksum
-/// updated incrementally (valid for any IHL), UDP checksum zeroed (IPv4 allows it), XDP_TX.
+/// Rewrites the outer headers for `hop`: outer MACs, src = us, dst = target, TTL - 1,
+/// checksum updated incrementally (valid for any IHL), UDP checksum zeroed (IPv4 allows it).
 #[inline(always)]
-fn retarget(
-    ctx: &XdpContext,
+fn retarget<P: Packet>(
+    ctx: &P,
     cfg: &Config,
     ip: &Ipv4Hdr,
     hop: &Hop,
     verdict: Verdict,
-) -> Result<u32, DropReason> {
+) -> Result<Ingress, DropReason> {
     if ip.ttl <= 1 {
         return Err(DropReason::TtlExceeded);
     }
@@ -155,6 +198,5 @@ fn retarget(
     // honour the real IHL.
     let ihl = ((ip.vihl & 0x0f) as usize) * 4;
     parse::store(ctx, ETH_LEN + ihl + 6, &[0u8; 2]).ok_or(DropReason::UdpTruncated)?;
-    stats::verdict(verdict);
-    Ok(xdp_action::XDP_TX)
+    Ok(Ingress::Forward(verdict))
 }

@@ -42,6 +42,13 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// Adding the clsact qdisc failed.
+    #[error("adding the clsact qdisc on {interface}: {source}")]
+    Tc {
+        interface: String,
+        #[source]
+        source: aya::programs::tc::TcError,
+    },
     /// An argument out of range (prefix length, too many bouncers...).
     #[error("invalid argument: {0}")]
     Invalid(String),

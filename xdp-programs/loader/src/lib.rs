@@ -22,7 +22,7 @@ pub use alkaid_xdp_common as common;
 pub use counters::Counters;
 pub use error::{Error, Result};
 pub use maps::Maps;
-pub use programs::{Mode, Prog, Programs, RunResult};
+pub use programs::{Mode, Prog, Programs, RunResult, TcProg};
 
 /// The compiled eBPF object (bpfel), embedded at build time.
 pub static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/alkaid-xdp"));

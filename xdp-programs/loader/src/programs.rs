@@ -10,8 +10,9 @@ use alkaid_xdp_common::maps as names;
 use aya::{
     Ebpf, EbpfLoader,
     programs::{
-        TestRun, TestRunOptions, Xdp, XdpMode,
+        SchedClassifier, TcAttachType, TestRun, TestRunOptions, Xdp, XdpMode,
         links::{FdLink, PinnedLink},
+        tc::{self, SchedClassifierLink},
         xdp::XdpLink,
     },
 };
@@ -38,6 +39,28 @@ impl Prog {
             Prog::Agent => names::PROG_AGENT,
             Prog::Transit => names::PROG_TRANSIT,
             Prog::Pass => names::PROG_PASS,
+        }
+    }
+}
+
+/// One of the TC (clsact ingress) programs: the endpoint data path that keeps GSO/TSO for
+/// bulk TCP (ARCHITECTURE.md "Hook choice"). Same maps and counters as the XDP programs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TcProg {
+    /// `agent_tc`: ingress of the host side of an endpoint veth (encap with
+    /// `bpf_skb_adjust_room`, `bpf_redirect` to the underlay).
+    Agent,
+    /// `transit_tc`: ingress of the underlay NIC (decap with `bpf_skb_adjust_room`,
+    /// `bpf_redirect_peer` into the pod; retargets like `transit`).
+    Transit,
+}
+
+impl TcProg {
+    /// Program name in the object.
+    pub const fn name(self) -> &'static str {
+        match self {
+            TcProg::Agent => names::PROG_AGENT_TC,
+            TcProg::Transit => names::PROG_TRANSIT_TC,
         }
     }
 }
@@ -120,6 +143,14 @@ impl Programs {
                     source,
                 })?;
         }
+        for prog in [TcProg::Agent, TcProg::Transit] {
+            tc_mut(&mut ebpf, prog)?
+                .load()
+                .map_err(|source| Error::Program {
+                    name: prog.name(),
+                    source,
+                })?;
+        }
         let maps = Maps::take_all(&mut ebpf)?;
         Ok(Self { ebpf, maps })
     }
@@ -191,6 +222,92 @@ impl Programs {
             source,
         })?;
         Ok(())
+    }
+
+    /// Attaches a TC program at clsact ingress of `if_name` (resolved in the calling thread's
+    /// network namespace). Uses a TCX bpf_link on kernels >= 6.6 (else a netlink filter; the
+    /// clsact qdisc is added first either way). Lives as long as this `Programs`.
+    pub fn attach_tc(&mut self, prog: TcProg, if_name: &str) -> Result<()> {
+        add_clsact(if_name)?;
+        tc_mut(&mut self.ebpf, prog)?
+            .attach(if_name, TcAttachType::Ingress)
+            .map_err(|source| Error::Program {
+                name: prog.name(),
+                source,
+            })?;
+        Ok(())
+    }
+
+    /// [`Programs::attach_tc`] through a TCX bpf_link pinned at `link_path`, so it keeps
+    /// forwarding when this process exits; an existing pin is atomically switched to this
+    /// program. Needs TCX (kernel >= 6.6): a netlink attachment cannot be pinned.
+    pub fn attach_tc_pinned(
+        &mut self,
+        prog: TcProg,
+        if_name: &str,
+        link_path: &Path,
+    ) -> Result<()> {
+        let perr = |source| Error::Program {
+            name: prog.name(),
+            source,
+        };
+        add_clsact(if_name)?;
+        let cls = tc_mut(&mut self.ebpf, prog)?;
+        if link_path.exists() {
+            let pinned = PinnedLink::from_pin(link_path)
+                .map_err(|e| Error::Invalid(format!("pinned link {}: {e}", link_path.display())))?;
+            let link = SchedClassifierLink::try_from(FdLink::from(pinned)).map_err(|e| {
+                Error::Invalid(format!(
+                    "pinned link {} is not a TC link: {e}",
+                    link_path.display()
+                ))
+            })?;
+            let id = cls.attach_to_link(link).map_err(perr)?;
+            std::mem::forget(cls.take_link(id).map_err(perr)?);
+            return Ok(());
+        }
+        let id = cls.attach(if_name, TcAttachType::Ingress).map_err(perr)?;
+        let link = cls.take_link(id).map_err(perr)?;
+        let fd_link = FdLink::try_from(link).map_err(|e| {
+            Error::Invalid(format!(
+                "{} on {if_name} is not a bpf_link (TCX needs kernel >= 6.6): {e}",
+                prog.name()
+            ))
+        })?;
+        fd_link.pin(link_path).map_err(|source| Error::Pin {
+            path: link_path.to_owned(),
+            source,
+        })?;
+        Ok(())
+    }
+
+    /// Runs a TC program over `packet` (an Ethernet frame) through BPF_PROG_TEST_RUN. The skb
+    /// comes in on `lo` (ifindex 1). `action` in the result is the TC verdict (`TC_ACT_OK` 0,
+    /// `TC_ACT_SHOT` 2, `TC_ACT_REDIRECT` 7).
+    pub fn test_run_tc(&self, prog: TcProg, packet: &[u8], repeat: u32) -> Result<RunResult> {
+        let name = prog.name();
+        let cls: &SchedClassifier = self
+            .ebpf
+            .program(name)
+            .ok_or_else(|| Error::Invalid(format!("no program {name}")))?
+            .try_into()
+            .map_err(|source| Error::Program { name, source })?;
+        let mut out = vec![0u8; packet.len() + 512];
+        let opts = TestRunOptions {
+            data_in: Some(packet),
+            data_out: Some(&mut out),
+            repeat: repeat.max(1),
+            ..TestRunOptions::default()
+        };
+        let r = cls
+            .test_run(opts)
+            .map_err(|source| Error::Program { name, source })?;
+        out.truncate(r.data_size_out as usize);
+        Ok(RunResult {
+            action: r.return_value,
+            data: out,
+            duration: r.duration,
+        })
     }
 
     /// Runs `prog` once over `packet` through BPF_PROG_TEST_RUN (no device involved; redirects
@@ -287,4 +404,27 @@ fn xdp_mut(ebpf: &mut Ebpf, prog: Prog) -> Result<&mut Xdp> {
             name: prog.name(),
             source,
         })
+}
+
+fn tc_mut(ebpf: &mut Ebpf, prog: TcProg) -> Result<&mut SchedClassifier> {
+    ebpf.program_mut(prog.name())
+        .ok_or_else(|| Error::Invalid(format!("no program {} in the object", prog.name())))?
+        .try_into()
+        .map_err(|source| Error::Program {
+            name: prog.name(),
+            source,
+        })
+}
+
+/// Adds the clsact qdisc; one already there is fine.
+fn add_clsact(if_name: &str) -> Result<()> {
+    match tc::qdisc_add_clsact(if_name) {
+        Ok(()) => Ok(()),
+        Err(tc::TcError::IoError(e)) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(tc::TcError::NetlinkError(e)) if e.raw_os_error() == Some(libc::EEXIST) => Ok(()),
+        Err(e) => Err(Error::Tc {
+            interface: if_name.to_owned(),
+            source: e,
+        }),
+    }
 }

@@ -99,7 +99,9 @@ pub struct Pod {
     pub ns: String,
     pub ip: Ipv4Addr,
     pub mac: Mac,
-    /// ifindex of the host-side veth (`v<name>`, in the droplet netns).
+    /// Host-side veth name (`v<name>`, in the droplet netns).
+    pub host: String,
+    /// Its ifindex there.
     pub host_ifindex: u32,
 }
 
@@ -206,6 +208,7 @@ impl Lab {
             ns,
             ip: addr,
             mac,
+            host,
         }
     }
 

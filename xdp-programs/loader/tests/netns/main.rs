@@ -47,7 +47,19 @@ impl World {
         let x1 = lab.pod(&d[0], "x1", IP_X, gw, overlay::POD_MTU);
         let y1 = lab.pod(&d[1], "y1", IP_Y, gw, overlay::POD_MTU);
         let x2 = lab.pod(&d[0], "x2", IP_X, gw, overlay::POD_MTU);
-        let mut progs: Vec<Programs> = d.iter().map(|x| overlay::droplet(&lab, x, &d, v)).collect();
+        // D3 only bounces: it runs XDP `transit` in every variant (retargets only: XDP's job).
+        let mut progs: Vec<Programs> = d
+            .iter()
+            .enumerate()
+            .map(|(i, x)| {
+                let dv = if i == 2 && v == Variant::Tc {
+                    Variant::XdpGeneric
+                } else {
+                    v
+                };
+                overlay::droplet(&lab, x, &d, dv)
+            })
+            .collect();
         for p in progs.iter_mut() {
             for vni in [VNI_A, VNI_B] {
                 overlay::network(p, vni, SUBNET, &[&d[2]]);
@@ -166,4 +178,9 @@ fn xdp_native() {
 #[test]
 fn xdp_generic() {
     scenario("g", Variant::XdpGeneric);
+}
+
+#[test]
+fn tc() {
+    scenario("t", Variant::Tc);
 }

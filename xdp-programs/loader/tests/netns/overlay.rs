@@ -4,7 +4,7 @@
 use std::net::Ipv4Addr;
 
 use alkaid_xdp::{
-    Mode, Prog, Programs,
+    Mode, Prog, Programs, TcProg,
     common::{AgentEndpoint, Config, ENDPOINT_F_LOCAL, EndpointValue, NetworkValue, ip, wire},
 };
 
@@ -24,13 +24,16 @@ pub enum Variant {
     XdpNative,
     /// XDP everywhere, generic (skb) mode.
     XdpGeneric,
+    /// TC at the endpoints: `agent_tc` on host veths, `transit_tc` on the underlay NIC (keeps
+    /// GSO/TSO; pods keep checksum offload).
+    Tc,
 }
 
 impl Variant {
     fn mode(self) -> Mode {
         match self {
             Variant::XdpNative => Mode::Native,
-            Variant::XdpGeneric => Mode::Generic,
+            Variant::XdpGeneric | Variant::Tc => Mode::Generic,
         }
     }
 }
@@ -65,8 +68,13 @@ pub fn droplet(lab: &Lab, d: &Droplet, all: &[Droplet], v: Variant) -> Programs 
         p.maps_mut().add_tx_port(d.eth0).unwrap();
         std::fs::create_dir_all(&lab.pin_dir).unwrap();
         let link = lab.pin_dir.join(format!("transit-{}", d.ns));
-        p.attach_pinned(Prog::Transit, d.eth0, v.mode(), &link)
-            .expect("attach transit");
+        if v == Variant::Tc {
+            p.attach_tc_pinned(TcProg::Transit, "eth0", &link)
+                .expect("attach transit_tc");
+        } else {
+            p.attach_pinned(Prog::Transit, d.eth0, v.mode(), &link)
+                .expect("attach transit");
+        }
     }
     if v == Variant::XdpNative {
         let _ns = InNetns::enter(&lab.underlay);
@@ -78,8 +86,9 @@ pub fn droplet(lab: &Lab, d: &Droplet, all: &[Droplet], v: Variant) -> Programs 
 }
 
 /// Makes `pod` an endpoint of (vni, subnet) on its droplet `d`: AGENT_ENDPOINTS, the LOCAL
-/// ENDPOINTS row, TX port, `agent` on the host-side veth; pod tx checksum offload off (XDP on
-/// veth leaves CHECKSUM_PARTIAL packets with a bad L4 checksum: xdp-on-veth rule 5).
+/// ENDPOINTS row, TX port, `agent` (or `agent_tc`) on the host-side veth. With XDP, pod tx
+/// checksum offload goes off (XDP on veth leaves CHECKSUM_PARTIAL packets with a bad L4
+/// checksum: xdp-on-veth rule 5); TC keeps the offload state intact, so it stays on.
 pub fn pod(p: &mut Programs, d: &Droplet, pod: &Pod, vni: u32, subnet: (Ipv4Addr, u8), v: Variant) {
     let gw = Ipv4Addr::from(u32::from(subnet.0) + 1);
     let m = p.maps_mut();
@@ -110,8 +119,13 @@ pub fn pod(p: &mut Programs, d: &Droplet, pod: &Pod, vni: u32, subnet: (Ipv4Addr
     {
         let _ns = InNetns::enter(&d.ns);
         p.maps_mut().add_tx_port(pod.host_ifindex).unwrap();
-        p.attach(Prog::Agent, pod.host_ifindex, v.mode())
-            .expect("attach agent");
+        if v == Variant::Tc {
+            p.attach_tc(TcProg::Agent, &pod.host)
+                .expect("attach agent_tc");
+        } else {
+            p.attach(Prog::Agent, pod.host_ifindex, v.mode())
+                .expect("attach agent");
+        }
     }
     if v == Variant::XdpNative {
         let _ns = InNetns::enter(&pod.ns);
@@ -122,7 +136,9 @@ pub fn pod(p: &mut Programs, d: &Droplet, pod: &Pod, vni: u32, subnet: (Ipv4Addr
         )
         .expect("attach pass in pod");
     }
-    Lab::ethtool(&pod.ns, "eth0", &["tx", "off"]);
+    if v != Variant::Tc {
+        Lab::ethtool(&pod.ns, "eth0", &["tx", "off"]);
+    }
 }
 
 /// A bouncer's directory row: (vni, pod ip) lives on `droplet`.
