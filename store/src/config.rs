@@ -48,6 +48,9 @@ pub struct NodeConfig {
     pub request_timeout_ticks: u64,
     /// How long [`crate::Node`] calls wait in total before returning [`Error::Timeout`].
     pub client_timeout: Duration,
+    /// fsync on a dedicated thread, so the driver keeps stepping messages and proposals while
+    /// the disk works (raft-rs's async ready). Deterministic simulations turn it off.
+    pub async_persist: bool,
     /// Largest append message in bytes.
     pub max_size_per_msg: u64,
     /// Most in-flight append messages per follower.
@@ -55,15 +58,15 @@ pub struct NodeConfig {
 }
 
 impl NodeConfig {
-    /// Defaults tuned for a LAN: 10 ms ticks, 150 ms heartbeat... election 10 ticks.
+    /// Defaults as etcd's: 20 ms ticks, 100 ms heartbeats, elections after 1-2 s of silence.
     pub fn new(id: u64, peers: BTreeMap<u64, String>, bootstrap: Bootstrap) -> Self {
         Self {
             id,
             peers,
             bootstrap,
             tick_interval: Duration::from_millis(20),
-            election_tick: 10,
-            heartbeat_tick: 2,
+            election_tick: 50,
+            heartbeat_tick: 5,
             election_tick_range: None,
             max_batch: 512,
             queue_depth: 4096,
@@ -71,6 +74,7 @@ impl NodeConfig {
             compact_margin: 1_000,
             request_timeout_ticks: 250,
             client_timeout: Duration::from_secs(5),
+            async_persist: true,
             max_size_per_msg: 1 << 20,
             max_inflight_msgs: 256,
         }

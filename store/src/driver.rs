@@ -44,7 +44,56 @@ pub(crate) enum Request {
 pub(crate) enum Inbound {
     Message(Box<Message>),
     Unreachable(u64),
-    Snapshot { peer: u64, delivered: bool },
+    Snapshot {
+        peer: u64,
+        delivered: bool,
+    },
+    /// Every ready up to this number is durable (from the persister thread).
+    Persisted(u64),
+    /// The persister could not fsync: the replica must stop.
+    PersistFailed,
+}
+
+/// The fsync thread: takes (ready number, messages that wait for it), fsyncs once for
+/// everything queued, reports `Persisted` to the driver (before sending, so that any answer
+/// to these messages reaches the driver after it), then sends the messages.
+fn spawn_persister<S: LogStore>(
+    id: u64,
+    store: S,
+    transport: Arc<dyn Transport>,
+    inbound: mpsc::Sender<Inbound>,
+) -> std::sync::mpsc::Sender<(u64, Vec<Message>)> {
+    let (tx, rx) = std::sync::mpsc::channel::<(u64, Vec<Message>)>();
+    let runtime = tokio::runtime::Handle::current();
+    std::thread::Builder::new()
+        .name(format!("alkaid-fsync-{id}"))
+        .spawn(move || {
+            let _guard = runtime.enter();
+            while let Ok((mut number, mut messages)) = rx.recv() {
+                while let Ok((n, m)) = rx.try_recv() {
+                    number = n;
+                    messages.extend(m);
+                }
+                let t = std::time::Instant::now();
+                if let Err(e) = store.sync() {
+                    tracing::error!(id, error = %e, "fsync failed");
+                    let _ = inbound.blocking_send(Inbound::PersistFailed);
+                    return;
+                }
+                let took = t.elapsed();
+                if took > std::time::Duration::from_millis(20) {
+                    tracing::warn!(id, ?took, "slow fsync");
+                }
+                if inbound.blocking_send(Inbound::Persisted(number)).is_err() {
+                    return;
+                }
+                if !messages.is_empty() {
+                    transport.send(messages);
+                }
+            }
+        })
+        .expect("spawning the fsync thread");
+    tx
 }
 
 /// Starts a replica: recovers the state machine from `storage` (bootstrapping it on a first
@@ -105,12 +154,25 @@ where
     let node = Node {
         id: config.id,
         requests: req_tx,
-        inbound: in_tx,
+        inbound: in_tx.clone(),
         status: status_rx,
         transport: transport.clone(),
         timeout: config.client_timeout,
     };
+    let persister = config.async_persist.then(|| {
+        spawn_persister(
+            config.id,
+            peer.raw.store().clone(),
+            transport.clone(),
+            in_tx,
+        )
+    });
     let driver = Driver {
+        stats: Stats::default(),
+        persister,
+        last_submitted: 0,
+        last_persisted: 0,
+        failed: false,
         peer,
         transport,
         status: status_tx,
@@ -120,7 +182,44 @@ where
     Ok(node)
 }
 
+/// Counters logged at debug level, to see how well proposals are batched.
+#[derive(Default)]
+struct Stats {
+    readies: u64,
+    entries: u64,
+    syncs: u64,
+    sync_time: std::time::Duration,
+    ready_time: std::time::Duration,
+    since: Option<std::time::Instant>,
+}
+
+impl Stats {
+    fn maybe_log(&mut self, id: u64) {
+        let since = *self.since.get_or_insert_with(std::time::Instant::now);
+        if since.elapsed() < std::time::Duration::from_secs(2) {
+            return;
+        }
+        tracing::debug!(
+            id,
+            readies = self.readies,
+            entries = self.entries,
+            syncs = self.syncs,
+            sync_us = self.sync_time.as_micros() as u64 / self.syncs.max(1),
+            ready_us = self.ready_time.as_micros() as u64 / self.readies.max(1),
+            "driver stats (per-sync and per-ready averages)"
+        );
+        *self = Stats::default();
+    }
+}
+
 struct Driver<S: LogStore, M: StateMachine> {
+    stats: Stats,
+    /// The fsync thread (`None`: fsync inline, for deterministic simulation).
+    persister: Option<std::sync::mpsc::Sender<(u64, Vec<Message>)>>,
+    /// Highest ready number handed to the persister, and highest it confirmed.
+    last_submitted: u64,
+    last_persisted: u64,
+    failed: bool,
     peer: Peer<S, M>,
     transport: Arc<dyn Transport>,
     status: watch::Sender<crate::node::Status>,
@@ -169,6 +268,10 @@ impl<S: LogStore, M: StateMachine> Driver<S, M> {
                 }
             }
             self.peer.read_index(reads);
+            if self.failed {
+                tracing::error!(id, "replica stopped: fsync failed");
+                break;
+            }
             if let Err(e) = self.on_ready() {
                 tracing::error!(id, error = %e, "replica stopped on a storage or raft error");
                 break;
@@ -196,6 +299,11 @@ impl<S: LogStore, M: StateMachine> Driver<S, M> {
                 let _ = self.peer.raw.step(*m);
             }
             Inbound::Unreachable(peer) => self.peer.raw.report_unreachable(peer),
+            Inbound::Persisted(number) => {
+                self.last_persisted = self.last_persisted.max(number);
+                self.peer.raw.on_persist_ready(number);
+            }
+            Inbound::PersistFailed => self.failed = true,
             Inbound::Snapshot { peer, delivered } => {
                 let status = if delivered {
                     SnapshotStatus::Finish
@@ -238,43 +346,70 @@ impl<S: LogStore, M: StateMachine> Driver<S, M> {
         }
     }
 
+    /// Handles readies until raft has nothing more (bounded), then snapshots if due.
     fn on_ready(&mut self) -> Result<()> {
-        if !self.peer.raw.has_ready() {
-            return Ok(());
+        for _ in 0..8 {
+            if !self.peer.raw.has_ready() {
+                break;
+            }
+            self.handle_ready()?;
         }
+        self.stats.maybe_log(self.config.id);
+        self.after_apply()
+    }
+
+    fn handle_ready(&mut self) -> Result<()> {
+        let started = std::time::Instant::now();
         let mut ready = self.peer.raw.ready();
+        let number = ready.number();
         // 1. The leader's messages may be sent before its own fsync (raft thesis 10.2.1).
         self.send(ready.take_messages());
         // 2. A snapshot from the leader replaces the log and the state machine.
-        let mut must_sync = ready.must_sync();
-        if !ready.snapshot().is_empty() {
+        let mut inline_sync = self.persister.is_none();
+        let has_snapshot = !ready.snapshot().is_empty();
+        if has_snapshot {
             let snap = ready.snapshot().clone();
             self.peer.raw.store().apply_snapshot(&snap)?;
             self.peer.restore(&snap)?;
-            must_sync = true;
+            // raft only accepts `applied` = snapshot index once the snapshot is persisted.
+            inline_sync = true;
         }
+        let must_sync = ready.must_sync() || has_snapshot;
         // 3. Entries committed (and already persisted) earlier.
         self.peer.apply(ready.take_committed_entries())?;
-        // 4. New entries and hard state: one atomic batch, one fsync.
+        // 4. New entries and hard state: one atomic sled batch (durable at the next fsync).
         let entries = ready.take_entries();
-        let store = self.peer.raw.store();
+        self.stats.entries += entries.len() as u64;
         if !entries.is_empty() || ready.hs().is_some() {
-            store.append(&entries, ready.hs())?;
-        }
-        if must_sync {
-            store.sync()?;
+            self.peer.raw.store().append(&entries, ready.hs())?;
         }
         self.peer.on_read_states(ready.take_read_states());
-        // 5. Votes and append responses only after the fsync.
-        self.send(ready.take_persisted_messages());
-        let mut light = self.peer.raw.advance(ready);
-        if let Some(commit) = light.commit_index() {
-            self.peer.raw.store().set_commit(commit)?;
+        let persisted = ready.take_persisted_messages();
+        self.peer.raw.advance_append_async(ready);
+        // 5. Votes and append responses only after the fsync covering this ready.
+        let outstanding = self.last_submitted > self.last_persisted;
+        if !must_sync && !outstanding {
+            self.send(persisted);
+            self.peer.raw.on_persist_ready(number);
+        } else if inline_sync {
+            let t = std::time::Instant::now();
+            self.peer.raw.store().sync()?;
+            self.stats.syncs += 1;
+            self.stats.sync_time += t.elapsed();
+            self.last_persisted = self.last_persisted.max(number);
+            self.send(persisted);
+            self.peer.raw.on_persist_ready(number);
+        } else if let Some(persister) = &self.persister {
+            self.stats.syncs += 1;
+            self.last_submitted = number;
+            if persister.send((number, persisted)).is_err() {
+                return Err(Error::Stopped);
+            }
         }
-        self.send(light.take_messages());
-        self.peer.apply(light.take_committed_entries())?;
-        self.peer.raw.advance_apply();
-        self.after_apply()
+        self.peer.raw.advance_apply_to(self.peer.applied);
+        self.stats.readies += 1;
+        self.stats.ready_time += started.elapsed();
+        Ok(())
     }
 
     fn after_apply(&mut self) -> Result<()> {
@@ -285,6 +420,7 @@ impl<S: LogStore, M: StateMachine> Driver<S, M> {
             }
         }
         if let Some(snap) = self.peer.maybe_snapshot(self.config.snapshot_interval)? {
+            let t = std::time::Instant::now();
             let store = self.peer.raw.store();
             store.store_snapshot(&snap)?;
             let index = snap.get_metadata().index;
@@ -292,10 +428,12 @@ impl<S: LogStore, M: StateMachine> Driver<S, M> {
             if compact > store.first_index().map_err(Error::raft("first index"))? {
                 store.compact(compact)?;
             }
-            tracing::debug!(
+            tracing::info!(
                 id = self.config.id,
                 index,
                 compact,
+                took = ?t.elapsed(),
+                bytes = snap.get_data().len(),
                 "snapshot taken, log compacted"
             );
         }

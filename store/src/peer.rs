@@ -374,10 +374,11 @@ impl<S: LogStore, M: StateMachine> Peer<S, M> {
         }
         self.members_changed = true;
         // A leader that removed itself hands leadership to the most caught-up voter.
-        if self.is_leader() && !self.conf_state.voters.contains(&self.id()) {
-            if let Some(target) = self.best_voter_except_self() {
-                self.raw.transfer_leader(target);
-            }
+        if self.is_leader()
+            && !self.conf_state.voters.contains(&self.id())
+            && let Some(target) = self.best_voter_except_self()
+        {
+            self.raw.transfer_leader(target);
         }
         Ok(())
     }

@@ -11,11 +11,12 @@ use raft::{GetEntriesContext, Storage, StorageError};
 use super::{LogStore, SledStorage};
 
 fn entry(index: u64, term: u64) -> Entry {
-    let mut e = Entry::default();
-    e.index = index;
-    e.term = term;
-    e.data = vec![index as u8; 16].into();
-    e
+    Entry {
+        index,
+        term,
+        data: vec![index as u8; 16].into(),
+        ..Default::default()
+    }
 }
 
 fn snapshot(index: u64, term: u64, voters: Vec<u64>) -> Snapshot {

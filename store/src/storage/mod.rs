@@ -16,10 +16,11 @@ use raft::eraftpb::{ConfState, Entry, HardState, Snapshot};
 use crate::Result;
 
 /// The write side of the raft log, used by the driver. Reads go through [`raft::Storage`].
+/// Clones share the same store (the driver's fsync thread holds one).
 ///
 /// Writes become durable only after [`LogStore::sync`]: the driver syncs once per `Ready`
 /// (group commit) before sending any message that depends on the written state.
-pub trait LogStore: raft::Storage + Send + Sync + 'static {
+pub trait LogStore: raft::Storage + Clone + Send + Sync + 'static {
     /// Whether the store already holds a raft state (a restart rather than a first start).
     fn is_initialized(&self) -> Result<bool>;
 
@@ -38,9 +39,6 @@ pub trait LogStore: raft::Storage + Send + Sync + 'static {
     ///
     /// Fails if the entries would overwrite compacted entries or leave a gap.
     fn append(&self, entries: &[Entry], hard_state: Option<&HardState>) -> Result<()>;
-
-    /// Records a new commit index (from a light ready); need not be synced.
-    fn set_commit(&self, commit: u64) -> Result<()>;
 
     /// Installs a snapshot received from the leader: replaces the log, the membership and the
     /// stored snapshot.

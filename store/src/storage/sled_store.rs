@@ -75,6 +75,9 @@ impl SledStorage {
         let db = sled::Config::new()
             .path(path)
             .mode(sled::Mode::HighThroughput)
+            // The driver flushes after every Ready; sled's own periodic flusher only adds
+            // contention and tail latency (measured: p99 of a flush 7 ms -> 4-5 ms).
+            .flush_every_ms(None)
             .open()
             .map_err(Error::sled("open"))?;
         Self::from_db(db)
@@ -296,18 +299,6 @@ impl LogStore for SledStorage {
         if let Some(hs) = hard_state {
             c.hard_state = hs.clone();
         }
-        Ok(())
-    }
-
-    fn set_commit(&self, commit: u64) -> Result<()> {
-        let mut c = self.cache_mut();
-        if commit <= c.hard_state.commit {
-            return Ok(());
-        }
-        c.hard_state.commit = commit;
-        self.db
-            .insert(HARD_STATE, encode(&c.hard_state))
-            .map_err(Error::sled("write commit index"))?;
         Ok(())
     }
 

@@ -48,8 +48,8 @@ fn check_key(events: &[&Event]) -> bool {
     let n = events.len();
     let mut done = vec![false; n];
     let mut memo: HashSet<(Vec<u64>, Option<Vec<u8>>)> = HashSet::new();
-    // Iterative DFS with an explicit stack of (op linearized, previous state).
-    search(events, &mut done, None, &mut memo, 0)
+    // Recursive DFS: depth is at most the number of operations on the key.
+    search(events, &mut done, None, &mut memo)
 }
 
 fn bits(done: &[bool]) -> Vec<u64> {
@@ -64,10 +64,9 @@ fn bits(done: &[bool]) -> Vec<u64> {
 
 fn search(
     events: &[&Event],
-    done: &mut Vec<bool>,
+    done: &mut [bool],
     state: Option<Vec<u8>>,
     memo: &mut HashSet<(Vec<u64>, Option<Vec<u8>>)>,
-    depth: usize,
 ) -> bool {
     // Finished when every operation with a known outcome is linearized; unknown writes may
     // simply never have happened.
@@ -102,7 +101,7 @@ fn search(
             }
         };
         done[i] = true;
-        if search(events, done, next, memo, depth + 1) {
+        if search(events, done, next, memo) {
             return true;
         }
         done[i] = false;

@@ -106,6 +106,9 @@ impl Cluster {
         let mut cfg = NodeConfig::new(id, peers, bootstrap);
         // raft-rs randomizes election timeouts with an unseeded RNG: pin a distinct,
         // seed-derived timeout per replica so that a seed replays exactly.
+        cfg.async_persist = false;
+        cfg.heartbeat_tick = 2;
+        cfg.election_tick = 10;
         let election = 10 + ((self.seed + id * 3) % 11) as usize;
         cfg.election_tick_range = Some((election, election + 1));
         cfg.snapshot_interval = 64;
