@@ -14,12 +14,7 @@
 #![forbid(unsafe_code)]
 
 /// Generated `alkaid.v1` messages, clients and servers.
-#[allow(
-    clippy::all,
-    clippy::pedantic,
-    missing_docs,
-    reason = "generated code"
-)]
+#[allow(clippy::all, clippy::pedantic, missing_docs, reason = "generated code")]
 pub mod v1 {
     tonic::include_proto!("alkaid.v1");
 }
