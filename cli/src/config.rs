@@ -124,6 +124,8 @@ pub enum Action {
     Start,
     /// Take it down.
     Stop,
+    /// Droplets only: kill the agent (SIGKILL) and start it again, network untouched.
+    Restart,
 }
 
 /// `alkaid lab` commands.

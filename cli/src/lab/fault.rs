@@ -34,6 +34,16 @@ pub async fn droplet(lab: &Lab, action: Action, name: &str) -> Result<String> {
                 d.host_veth
             ))
         }
+        Action::Restart => {
+            sys::kill_now(d.pid, &marker);
+            st.droplets[i].pid = up::spawn(&d.argv, Some(&d.netns_path), &d.log)?;
+            st.droplets[i].stopped = false;
+            st.save()?;
+            Ok(format!(
+                "agent of {name} restarted (pid {})",
+                st.droplets[i].pid
+            ))
+        }
         Action::Start => {
             net::set_up_by_name(&host, &d.host_veth, true).await?;
             if !sys::alive(d.pid, &marker) {
@@ -73,7 +83,10 @@ pub async fn operator(lab: &Lab, action: Action, id: u64) -> Result<String> {
             st.save()?;
             Ok(format!("operator {id} stopped"))
         }
-        Action::Start => {
+        Action::Start | Action::Restart => {
+            if action == Action::Restart {
+                sys::kill_now(o.pid, &marker);
+            }
             if !sys::alive(o.pid, &marker) {
                 st.operators[i].pid = up::spawn(&o.argv, None, &o.log)?;
             }

@@ -1,0 +1,253 @@
+//! Cases that change the cluster under traffic: scaling, deletes, faults.
+
+use std::time::{Duration, Instant};
+
+use crate::harness::{Lab, lab_or_skip, rows_with, vpc_yaml, wait_for};
+
+fn ip(p: &serde_json::Value) -> String {
+    p["ip"].as_str().expect("pod ip").to_string()
+}
+
+fn vni(lab: &Lab, vpc: &str) -> u64 {
+    wait_for("the VPC's vni", Duration::from_secs(20), || {
+        lab.get("vpc", vpc)["status"]["vni"]
+            .as_u64()
+            .filter(|v| *v != 0)
+    })
+}
+
+/// A long TCP transfer in the background: (`alkaid lab probe bulk`) child, checked on join.
+fn bulk(lab: &Lab, from: &str, to_ip: &str, bytes: u64) -> std::process::Child {
+    std::process::Command::new(crate::harness::alkaid_bin())
+        .args([
+            "--lab", &lab.name, "lab", "probe", "--from", from, "bulk", to_ip,
+        ])
+        .args(["--bytes", &bytes.to_string(), "--timeout-ms", "20000"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("starting the transfer")
+}
+
+fn finish(child: std::process::Child, to: &str) {
+    let out = child.wait_with_output().expect("transfer");
+    let s = crate::harness::text(&out);
+    assert!(
+        out.status.success() && s.starts_with(to) && s.trim().ends_with("match"),
+        "transfer failed: {s}"
+    );
+}
+
+/// Bouncers and dividers scaled out and back in during a long TCP transfer: it completes
+/// and its checksum matches.
+#[test]
+fn scale_bouncers_and_dividers_during_a_long_transfer() {
+    let lab = lab_or_skip!("scale", 4);
+    lab.apply_ok(&vpc_yaml(
+        "blue",
+        "10.5.0.0/16",
+        1,
+        &[("a", "10.5.1.0/24", 1), ("b", "10.5.2.0/24", 1)],
+    ));
+    let x = lab.pod("x", "d1", "blue", "a");
+    let y = lab.pod("y", "d2", "blue", "b");
+    lab.assert_pair(("x", &ip(&x)), ("y", &ip(&y)));
+    let t = bulk(&lab, "x", &ip(&y), 400 << 20);
+    for (bouncers, dividers) in [(3, 2), (1, 1), (2, 3), (1, 1)] {
+        lab.apply_ok(&vpc_yaml(
+            "blue",
+            "10.5.0.0/16",
+            dividers,
+            &[
+                ("a", "10.5.1.0/24", bouncers),
+                ("b", "10.5.2.0/24", bouncers),
+            ],
+        ));
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    finish(t, "y");
+    lab.assert_pair(("x", &ip(&x)), ("y", &ip(&y)));
+}
+
+/// Delete and recreate an endpoint: the old address stops answering, no droplet holds a row
+/// for it, and the recreated pod (same IP) answers with its new name.
+#[test]
+#[ignore = "needs the agent to invalidate learned DIRECT_PATH rows when an endpoint is deleted: the sender's droplet keeps (vni, ip) -> old droplet after CNI DEL (ARCHITECTURE.md: invalidated, not aged out)"]
+fn delete_and_recreate_an_endpoint() {
+    let lab = lab_or_skip!("recreate", 3);
+    lab.apply_ok(&vpc_yaml(
+        "blue",
+        "10.6.0.0/16",
+        1,
+        &[("a", "10.6.1.0/24", 1)],
+    ));
+    let v = vni(&lab, "blue");
+    let s = lab.pod("s", "d1", "blue", "a");
+    let old = lab.pod("old", "d2", "blue", "a");
+    lab.assert_pair(("s", &ip(&s)), ("old", &ip(&old)));
+    lab.ok(&["lab", "pod", "del", "old"]);
+    wait_for(
+        "every row of the deleted endpoint gone",
+        Duration::from_secs(20),
+        || {
+            let r = rows_with(&lab, v, Some(&ip(&old)));
+            if !r.is_empty() {
+                eprintln!("still there: {r:?}");
+            }
+            r.is_empty().then_some(())
+        },
+    );
+    assert!(
+        lab.probe("s", "tcp", &ip(&old)).is_err(),
+        "the deleted endpoint's address still answers"
+    );
+    let new = lab.json(&[
+        "lab",
+        "pod",
+        "add",
+        "new",
+        "--droplet",
+        "d3",
+        "--vpc",
+        "blue",
+        "--subnet",
+        "a",
+        "--ip",
+        &ip(&old),
+    ]);
+    lab.ok(&["lab", "serve", "new"]);
+    assert_eq!(ip(&new), ip(&old));
+    lab.assert_pair(("s", &ip(&s)), ("new", &ip(&new)));
+}
+
+/// Deleting a subnet and then its VPC removes every row they caused from every droplet.
+#[test]
+fn delete_subnet_and_vpc_removes_every_row() {
+    let lab = lab_or_skip!("delete", 3);
+    lab.apply_ok(&vpc_yaml(
+        "blue",
+        "10.7.0.0/16",
+        1,
+        &[("a", "10.7.1.0/24", 2)],
+    ));
+    let v = vni(&lab, "blue");
+    let p = lab.pod("p", "d1", "blue", "a");
+    let q = lab.pod("q", "d2", "blue", "a");
+    lab.assert_pair(("p", &ip(&p)), ("q", &ip(&q)));
+    assert!(!rows_with(&lab, v, None).is_empty());
+    lab.ok(&["lab", "pod", "del", "p"]);
+    lab.ok(&["lab", "pod", "del", "q"]);
+    lab.ok(&["delete", "subnet", "a"]);
+    lab.ok(&["delete", "vpc", "blue"]);
+    wait_for(
+        "every row of the VPC gone from every droplet",
+        Duration::from_secs(20),
+        || rows_with(&lab, v, None).is_empty().then_some(()),
+    );
+    assert!(lab.run(&["get", "vpc", "blue"]).status.code() != Some(0));
+}
+
+/// Stop the droplet that holds the subnet's bouncer: the role is re-placed and traffic
+/// between pods on other droplets recovers within 30 s (heartbeat timeout 3 s + placement +
+/// programming).
+#[test]
+#[ignore = "needs the data plane to reply over a learned direct path to a droplet it has no PEERS row for: today the reply is dropped as `no_peer_mac` (the model programs PEERS only toward bouncers/dividers; the transit program should learn the outer source MAC with the direct path, or fall back to a bouncer)"]
+fn stop_a_bouncers_droplet_and_recover() {
+    let lab = lab_or_skip!("bouncerfail", 4);
+    lab.apply_ok(&vpc_yaml(
+        "blue",
+        "10.8.0.0/16",
+        1,
+        &[("a", "10.8.1.0/24", 1)],
+    ));
+    let b = wait_for("a bouncer", Duration::from_secs(20), || {
+        lab.get("subnet", "a")["status"]["bouncers"][0]
+            .as_str()
+            .map(String::from)
+    });
+    let hosts: Vec<String> = lab.droplets().into_iter().filter(|d| *d != b).collect();
+    let x = lab.pod("x", &hosts[0], "blue", "a");
+    let y = lab.pod("y", &hosts[1], "blue", "a");
+    lab.assert_pair(("x", &ip(&x)), ("y", &ip(&y)));
+    lab.ok(&["lab", "droplet", "stop", &b]);
+    let start = Instant::now();
+    let nb = wait_for("the bouncer re-placed", Duration::from_secs(30), || {
+        lab.get("subnet", "a")["status"]["bouncers"][0]
+            .as_str()
+            .filter(|n| *n != b)
+            .map(String::from)
+    });
+    // New flows (a fresh pod has no direct paths) must go through the new bouncer.
+    let z = lab.pod("z", &hosts[2], "blue", "a");
+    wait_for(
+        "traffic through the new bouncer",
+        Duration::from_secs(30),
+        || (lab.probe("z", "tcp", &ip(&x)).ok().as_deref() == Some("x")).then_some(()),
+    );
+    eprintln!("bouncer {b} -> {nb}; recovered in {:?}", start.elapsed());
+    assert!(start.elapsed() < Duration::from_secs(30));
+    lab.assert_pair(("z", &ip(&z)), ("y", &ip(&y)));
+    lab.ok(&["lab", "droplet", "start", &b]);
+}
+
+/// Stop the operator leader: pods created afterwards work.
+#[test]
+fn stop_the_operator_leader_new_pods_work() {
+    let lab = lab_or_skip!("leader", 2);
+    lab.apply_ok(&vpc_yaml(
+        "blue",
+        "10.9.0.0/16",
+        1,
+        &[("a", "10.9.1.0/24", 1)],
+    ));
+    let leader = lab.json(&["lab", "status"])["leader"]
+        .as_u64()
+        .expect("a leader");
+    lab.ok(&["lab", "operator", "stop", &leader.to_string()]);
+    wait_for("a new leader", Duration::from_secs(20), || {
+        lab.json(&["lab", "status"])["leader"]
+            .as_u64()
+            .filter(|l| *l != 0 && *l != leader)
+    });
+    let p = lab.pod("p", "d1", "blue", "a");
+    let q = lab.pod("q", "d2", "blue", "a");
+    lab.assert_pair(("p", &ip(&p)), ("q", &ip(&q)));
+    lab.ok(&["lab", "operator", "start", &leader.to_string()]);
+}
+
+/// Restart an agent while traffic flows through its droplet: a transfer in flight completes
+/// with a matching checksum and no probe goes unanswered (pinned XDP keeps forwarding).
+#[test]
+#[ignore = "needs the agent to restart without a forwarding gap (adopt pinned maps and links, diff instead of rewrite): UDP probes across the restarted droplet time out today"]
+fn restart_an_agent_during_traffic_without_loss() {
+    let lab = lab_or_skip!("agentrestart", 2);
+    lab.apply_ok(&vpc_yaml(
+        "blue",
+        "10.10.0.0/16",
+        1,
+        &[("a", "10.10.1.0/24", 1)],
+    ));
+    let p = lab.pod("p", "d1", "blue", "a");
+    let q = lab.pod("q", "d2", "blue", "a");
+    lab.assert_pair(("p", &ip(&p)), ("q", &ip(&q)));
+    let t = bulk(&lab, "p", &ip(&q), 200 << 20);
+    lab.ok(&["lab", "droplet", "restart", "d2"]);
+    let end = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < end {
+        assert_eq!(
+            lab.probe("p", "udp", &ip(&q)).as_deref(),
+            Ok("q"),
+            "a probe was lost during the restart"
+        );
+    }
+    finish(t, "q");
+    wait_for("d2 Ready again", Duration::from_secs(20), || {
+        let s = lab.json(&["lab", "status"]);
+        s["droplets"]
+            .as_array()?
+            .iter()
+            .any(|d| d["name"] == "d2" && d["phase"] == "Ready")
+            .then_some(())
+    });
+    lab.assert_pair(("p", &ip(&p)), ("q", &ip(&q)));
+}
