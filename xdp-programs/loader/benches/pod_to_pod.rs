@@ -1,0 +1,342 @@
+//! Pod-to-pod throughput in network namespaces (`cargo bench -p alkaid-xdp --bench
+//! pod_to_pod`; root). Side by side in one run, on the same lab topology (droplets are
+//! netns on a bridge, pods are netns behind a veth, see `tests/netns/lab.rs`):
+//!
+//! - `xdp_native`, `xdp_generic`: our XDP data path (`agent` + `transit`; pods with tx checksum
+//!   offload off, xdp-on-veth rule 5);
+//! - `tc`: our TC endpoint path (`agent_tc` + `transit_tc`; pods keep their offloads);
+//! - `vxlan`: the kernel's VXLAN device (this kernel has no Geneve module; 50 bytes of overhead
+//!   against our 58), pod veth and vxlan in a bridge on each droplet;
+//! - `underlay`: droplet to droplet without a tunnel, the limit.
+//!
+//! Ours goes through three droplets (D3 is the subnet's bouncer); a warm-up ping learns the
+//! direct path first, so measured traffic goes D1 -> D2. Per setup and round: TCP single-stream
+//! throughput (iperf3, 3 s), 64-byte UDP packets/s received (iperf3 -u -l 64 -b 0, 3 s), and
+//! TCP request/response latency (1-byte ping-pong over one connection with TCP_NODELAY, in
+//! this process, 2000 round trips or 3 s). Figures are medians of `ROUNDS` rounds, rounds
+//! interleaved across setups so background load hits them alike. Prints `BENCH` lines and
+//! ratios against `vxlan`.
+
+#[path = "../tests/netns/lab.rs"]
+#[allow(dead_code, reason = "shared with the netns tests")]
+mod lab;
+#[path = "../tests/netns/overlay.rs"]
+#[allow(dead_code, reason = "shared with the netns tests")]
+mod overlay;
+#[path = "../tests/netns/traffic.rs"]
+#[allow(dead_code, reason = "shared with the netns tests")]
+mod traffic;
+
+use std::{
+    io::{Read, Write},
+    net::{Ipv4Addr, TcpListener, TcpStream},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use alkaid_xdp::Programs;
+use lab::{Droplet, Lab, Pod, ip};
+use overlay::Variant;
+
+const ROUNDS: usize = 3;
+const SECONDS: &str = "3";
+const VNI: u32 = 100;
+const SUBNET: (Ipv4Addr, u8) = (Ipv4Addr::new(10, 0, 1, 0), 24);
+const IP_X: Ipv4Addr = Ipv4Addr::new(10, 0, 1, 5);
+const IP_Y: Ipv4Addr = Ipv4Addr::new(10, 0, 1, 9);
+const GW: Ipv4Addr = Ipv4Addr::new(10, 0, 1, 1);
+
+/// A client netns, a server netns and the server's address.
+struct Setup {
+    name: &'static str,
+    client: String,
+    server: String,
+    dst: Ipv4Addr,
+}
+
+/// Our data plane: three droplets, x on D1, y on D2, D3 the bouncer.
+fn ours(tag: &str, v: Variant) -> (Lab, Vec<Programs>, Pod, Pod) {
+    let mut lab = Lab::new(tag);
+    let d: Vec<Droplet> = (1..=3).map(|n| lab.droplet(n)).collect();
+    let x = lab.pod(&d[0], "x", IP_X, GW, overlay::POD_MTU);
+    let y = lab.pod(&d[1], "y", IP_Y, GW, overlay::POD_MTU);
+    let mut progs: Vec<Programs> = d
+        .iter()
+        .enumerate()
+        .map(|(i, dr)| {
+            let dv = if i == 2 && v == Variant::Tc {
+                Variant::XdpGeneric
+            } else {
+                v
+            };
+            overlay::droplet(&lab, dr, &d, dv)
+        })
+        .collect();
+    for p in progs.iter_mut() {
+        overlay::network(p, VNI, SUBNET, &[&d[2]]);
+    }
+    overlay::pod(&mut progs[0], &d[0], &x, VNI, SUBNET, v);
+    overlay::pod(&mut progs[1], &d[1], &y, VNI, SUBNET, v);
+    overlay::directory(&mut progs[2], VNI, &x, &d[0]);
+    overlay::directory(&mut progs[2], VNI, &y, &d[1]);
+    assert!(traffic::ping(&x.ns, IP_Y, 3) >= 2, "{v:?}: warm-up ping");
+    (lab, progs, x, y)
+}
+
+/// The kernel's VXLAN: on each droplet a bridge joins the pod's host veth and a vxlan device
+/// pointing at the other droplet.
+fn vxlan(tag: &str) -> (Lab, Vec<Droplet>, Pod, Pod) {
+    let mut lab = Lab::new(tag);
+    let d: Vec<Droplet> = (1..=2).map(|n| lab.droplet(n)).collect();
+    let mtu = 1500 - 50;
+    let x = lab.pod(&d[0], "x", IP_X, GW, mtu);
+    let y = lab.pod(&d[1], "y", IP_Y, GW, mtu);
+    for (me, other, pod) in [(&d[0], &d[1], &x), (&d[1], &d[0], &y)] {
+        let ns = me.ns.as_str();
+        ip(&[
+            "-n",
+            ns,
+            "link",
+            "add",
+            "vx0",
+            "type",
+            "vxlan",
+            "id",
+            "42",
+            "local",
+            &me.ip.to_string(),
+            "remote",
+            &other.ip.to_string(),
+            "dstport",
+            "4789",
+            "dev",
+            "eth0",
+        ]);
+        ip(&["-n", ns, "link", "add", "brv", "type", "bridge"]);
+        for dev in ["vx0", pod.host.as_str()] {
+            ip(&["-n", ns, "link", "set", dev, "master", "brv"]);
+            ip(&["-n", ns, "link", "set", dev, "up"]);
+        }
+        ip(&["-n", ns, "link", "set", "brv", "up"]);
+    }
+    assert!(traffic::ping(&x.ns, IP_Y, 3) >= 2, "vxlan warm-up ping");
+    (lab, d, x, y)
+}
+
+/// `iperf3 -s -1` in `ns`; killed on drop if still running.
+struct Server(Child);
+
+impl Server {
+    fn start(ns: &str, port: u16) -> Self {
+        let child = Command::new("ip")
+            .args(["netns", "exec", ns, "iperf3", "-s", "-1", "-p"])
+            .arg(port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("iperf3 server (scripts/setup.sh installs iperf3)");
+        std::thread::sleep(Duration::from_millis(300));
+        Self(child)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs an iperf3 client and returns its JSON `end` section as text.
+fn iperf(s: &Setup, port: u16, extra: &[&str]) -> Option<String> {
+    let _srv = Server::start(&s.server, port);
+    let mut args = vec![
+        "15", "ip", "netns", "exec", &s.client, "iperf3", "-J", "-t", SECONDS, "-c",
+    ];
+    let dst = s.dst.to_string();
+    let port = port.to_string();
+    args.extend_from_slice(&[&dst, "-p", &port]);
+    args.extend_from_slice(extra);
+    let out = Command::new("timeout").args(&args).output().ok()?;
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The number after `"key":` following `section` in iperf3's JSON.
+fn json_number(text: &str, section: &str, key: &str) -> Option<f64> {
+    let at = text.find(section)?;
+    let rest = &text[at..];
+    let k = rest.find(&format!("\"{key}\""))?;
+    let v = rest[k..].split(':').nth(1)?;
+    v.trim()
+        .trim_end_matches(|c: char| !c.is_ascii_digit())
+        .split([',', '\n', '}'])
+        .next()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+fn tcp_gbps(s: &Setup, port: u16) -> Option<f64> {
+    let j = iperf(s, port, &[])?;
+    json_number(&j, "\"sum_received\"", "bits_per_second").map(|b| b / 1e9)
+}
+
+fn udp_pps(s: &Setup, port: u16) -> Option<f64> {
+    let j = iperf(s, port, &["-u", "-l", "64", "-b", "0"])?;
+    let packets = json_number(&j, "\"sum_received\"", "packets")
+        .or_else(|| json_number(&j, "\"sum\"", "packets"))?;
+    let lost = json_number(&j, "\"sum_received\"", "lost_packets").unwrap_or(0.0);
+    let secs = json_number(&j, "\"sum_received\"", "seconds")?;
+    Some((packets - lost) / secs)
+}
+
+/// Median microseconds of 1-byte TCP round trips (bounded: 2000 trips or 3 s).
+fn tcp_rr_us(s: &Setup, port: u16) -> Option<f64> {
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let server_ns = s.server.clone();
+    let server = std::thread::spawn(move || {
+        let _ns = lab::InNetns::enter(&server_ns);
+        let l = TcpListener::bind(("0.0.0.0", port)).expect("bind rr");
+        ready_tx.send(()).unwrap();
+        l.set_nonblocking(true).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut conn = loop {
+            match l.accept() {
+                Ok((c, _)) => break c,
+                Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+                Err(_) => return,
+            }
+        };
+        conn.set_nonblocking(false).unwrap();
+        conn.set_nodelay(true).unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut b = [0u8; 1];
+        while let Ok(1) = conn.read(&mut b) {
+            if conn.write_all(&b).is_err() {
+                break;
+            }
+        }
+    });
+    ready_rx.recv_timeout(Duration::from_secs(5)).ok()?;
+    let mut samples = Vec::new();
+    {
+        let _ns = lab::InNetns::enter(&s.client);
+        let mut c =
+            TcpStream::connect_timeout(&(s.dst, port).into(), Duration::from_secs(3)).ok()?;
+        c.set_nodelay(true).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let start = Instant::now();
+        let mut b = [7u8; 1];
+        while samples.len() < 2000 && start.elapsed() < Duration::from_secs(3) {
+            let t = Instant::now();
+            if c.write_all(&b).is_err() || c.read_exact(&mut b).is_err() {
+                break;
+            }
+            samples.push(t.elapsed().as_secs_f64() * 1e6);
+        }
+    }
+    let _ = server.join();
+    median(samples)
+}
+
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    Some(v[v.len() / 2])
+}
+
+fn main() {
+    if !lab::is_root() {
+        eprintln!("SKIP: pod_to_pod needs root (netns, CAP_BPF, CAP_NET_ADMIN)");
+        return;
+    }
+    let (_l1, _p1, x1, y1) = ours("bn", Variant::XdpNative);
+    let (_l2, _p2, x2, y2) = ours("bg", Variant::XdpGeneric);
+    let (_l3, _p3, x3, y3) = ours("bt", Variant::Tc);
+    let (_l4, d4, x4, y4) = vxlan("bv");
+    let setups = [
+        Setup {
+            name: "xdp_native",
+            client: x1.ns,
+            server: y1.ns,
+            dst: IP_Y,
+        },
+        Setup {
+            name: "xdp_generic",
+            client: x2.ns,
+            server: y2.ns,
+            dst: IP_Y,
+        },
+        Setup {
+            name: "tc",
+            client: x3.ns,
+            server: y3.ns,
+            dst: IP_Y,
+        },
+        Setup {
+            name: "vxlan",
+            client: x4.ns,
+            server: y4.ns,
+            dst: IP_Y,
+        },
+        Setup {
+            name: "underlay",
+            client: d4[0].ns.clone(),
+            server: d4[1].ns.clone(),
+            dst: d4[1].ip,
+        },
+    ];
+    let mut tcp = vec![Vec::new(); setups.len()];
+    let mut udp = vec![Vec::new(); setups.len()];
+    let mut rr = vec![Vec::new(); setups.len()];
+    for round in 0..ROUNDS {
+        for (i, s) in setups.iter().enumerate() {
+            let port = 5201 + (round * 10 + i) as u16;
+            if let Some(v) = tcp_gbps(s, port) {
+                tcp[i].push(v);
+            }
+            if let Some(v) = udp_pps(s, port + 100) {
+                udp[i].push(v);
+            }
+            if let Some(v) = tcp_rr_us(s, port + 200) {
+                rr[i].push(v);
+            }
+            eprintln!(
+                "round {round} {}: tcp {:?} Gbit/s, udp64 {:?} pps, rr {:?} us",
+                s.name,
+                tcp[i].last(),
+                udp[i].last(),
+                rr[i].last()
+            );
+        }
+    }
+    let med = |v: &Vec<f64>| median(v.clone()).unwrap_or(f64::NAN);
+    let vx = setups.iter().position(|s| s.name == "vxlan").unwrap();
+    for (i, s) in setups.iter().enumerate() {
+        println!("BENCH pod_tcp_{} {:.2} Gbit/s", s.name, med(&tcp[i]));
+        println!("BENCH pod_udp64_{} {:.0} pps", s.name, med(&udp[i]));
+        println!("BENCH pod_tcp_rr_{} {:.1} us", s.name, med(&rr[i]));
+    }
+    for (i, s) in setups.iter().enumerate() {
+        if i == vx {
+            continue;
+        }
+        println!(
+            "BENCH pod_tcp_{}_vs_vxlan {:.2} ratio",
+            s.name,
+            med(&tcp[i]) / med(&tcp[vx])
+        );
+        println!(
+            "BENCH pod_udp64_{}_vs_vxlan {:.2} ratio",
+            s.name,
+            med(&udp[i]) / med(&udp[vx])
+        );
+        println!(
+            "BENCH pod_tcp_rr_{}_vs_vxlan {:.2} ratio",
+            s.name,
+            med(&rr[i]) / med(&rr[vx])
+        );
+    }
+}
