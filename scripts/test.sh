@@ -26,4 +26,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo test (every suite, privileged included)"
 # One build of every test binary first, so test time is not build time.
 cargo test --workspace --locked --no-run
-cargo test --workspace --locked -- --test-threads "${TEST_THREADS:-2}"
+cargo test --workspace --locked --exclude alkaid-cli -- --test-threads "${TEST_THREADS:-2}"
+# alkaid-cli: unit and fake-server tests, then the e2e suite. Each e2e case brings up its own
+# lab (network namespaces, real operator/agent/CNI binaries from this target dir, built by the
+# --no-run step above), so that binary runs one case at a time.
+cargo test -p alkaid-cli --locked --lib --bins --test control
+cargo test -p alkaid-cli --locked --test e2e -- --test-threads 1

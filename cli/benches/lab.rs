@@ -2,6 +2,7 @@
 //! - `lab_up_3` / `lab_up_8`: `alkaid lab up` wall time for 3 and 8 droplets;
 //! - `pod_ready_p50` / `pod_ready_p99`: from `lab pod add` to the first ping answered from a
 //!   pod on another droplet, over `ALKAID_BENCH_PODS` pods (default 50).
+//!
 //! Needs the sibling binaries (alkaid, alkaid-operator, alkaid-agent, alkaid-cni) built in the
 //! same target directory.
 

@@ -81,5 +81,8 @@ impl Target {
 /// Wraps a failed call with what was being done; the server's message stays verbatim.
 pub fn rpc(what: impl Into<String>) -> impl FnOnce(tonic::Status) -> Error {
     let what = what.into();
-    move |status| Error::Rpc { what, status }
+    move |status| Error::Rpc {
+        what,
+        status: Box::new(status),
+    }
 }

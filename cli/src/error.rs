@@ -31,7 +31,7 @@ pub enum Error {
         what: String,
         /// The server's answer.
         #[source]
-        status: tonic::Status,
+        status: Box<tonic::Status>,
     },
     /// A manifest could not be read as Alkaid resources.
     #[error("{file}: document {doc}: {reason}")]
@@ -61,7 +61,7 @@ pub enum Error {
         what: String,
         /// Why.
         #[source]
-        source: rtnetlink::Error,
+        source: Box<rtnetlink::Error>,
     },
     /// A system call failed.
     #[error("{what}: {source}")]
@@ -127,7 +127,7 @@ impl Error {
     pub fn netlink(what: impl Into<String>, source: rtnetlink::Error) -> Self {
         Self::Netlink {
             what: what.into(),
-            source,
+            source: Box::new(source),
         }
     }
 }
