@@ -146,11 +146,10 @@ impl Node {
     /// [`Error::OutcomeUnknown`] when the outcome is unknown; see
     /// [`Error::is_definite_failure`].
     pub async fn propose(&self, command: Vec<u8>) -> Result<Applied> {
-        let status = self.status();
-        if status.leader_id == 0 || status.leader_id == self.id {
+        let leader = self.status.borrow().leader_id;
+        if leader == 0 || leader == self.id {
             return self.propose_local(command).await;
         }
-        let leader = status.leader_id;
         let span = tracing::debug_span!("forward", from = self.id, to = leader);
         tokio::time::timeout(self.timeout, self.transport.forward(leader, command))
             .instrument(span)

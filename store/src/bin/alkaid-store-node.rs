@@ -35,10 +35,14 @@ struct Config {
     #[arg(long, env = "ALKAID_STORE_TICK_MS", default_value_t = 20)]
     tick_ms: u64,
     /// Snapshot every N applied entries.
-    #[arg(long, env = "ALKAID_STORE_SNAPSHOT_INTERVAL", default_value_t = 10_000)]
+    #[arg(
+        long,
+        env = "ALKAID_STORE_SNAPSHOT_INTERVAL",
+        default_value_t = 100_000
+    )]
     snapshot_interval: u64,
     /// Entries kept behind a snapshot.
-    #[arg(long, env = "ALKAID_STORE_COMPACT_MARGIN", default_value_t = 1_000)]
+    #[arg(long, env = "ALKAID_STORE_COMPACT_MARGIN", default_value_t = 5_000)]
     compact_margin: u64,
     /// CA certificate (PEM) for mutual TLS; with --tls-cert and --tls-key enables TLS.
     #[arg(long, env = "ALKAID_STORE_TLS_CA")]
