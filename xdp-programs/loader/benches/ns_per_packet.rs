@@ -15,7 +15,8 @@
 //! `transit`: one map lookup and a pass), and the wrapper's save/restore, printed as
 //! `bench_wrapper_overhead` (the same pass-through frame through the wrapper minus without).
 //! On paths that move the packet head (encap, decap) the wrapper also calls
-//! bpf_xdp_adjust_head once more to undo it (about 10 ns here, measured by removing both).
+//! bpf_xdp_adjust_head once more to undo it (about 10 ns here, measured by removing both), so
+//! those two figures carry about 10 ns more harness than the others.
 //! Nothing is subtracted from the path figures.
 //!
 //! Cross-check: `<path>_single` is the older method (median of single runs with a fresh packet
