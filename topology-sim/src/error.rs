@@ -73,6 +73,14 @@ pub enum Error {
         /// The drawing backend's message.
         message: String,
     },
+    /// The replicated store failed while replaying a run.
+    #[error("replicated store replay failed at {what}: {message}")]
+    Store {
+        /// The step.
+        what: &'static str,
+        /// The store's message.
+        message: String,
+    },
     /// JSON encoding failed (never expected: every report type encodes).
     #[error("cannot encode {what} as JSON: {source}")]
     Json {

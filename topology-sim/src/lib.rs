@@ -17,6 +17,7 @@
 //! | [`stats`] | histograms and percentiles |
 //! | [`report`] | `report.json`, CSVs and SVG plots |
 //! | [`predict`] | per-droplet rows in the JSON shape of `alkaid lab tables -o json` |
+//! | `replicated` | (feature `store`) replays the run's commands through the real replicated store |
 //! | [`pool`] | reproducible random picks |
 //! | [`error`] | the crate's [`Error`] |
 //!
@@ -34,6 +35,8 @@ pub mod error;
 pub mod net;
 pub mod pool;
 pub mod predict;
+#[cfg(feature = "store")]
+pub mod replicated;
 pub mod report;
 pub mod scenario;
 pub mod sim;

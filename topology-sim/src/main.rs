@@ -50,6 +50,11 @@ enum Cmd {
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
+        /// Also replay every command through a 3-replica replicated store (raft-rs, sled,
+        /// simulated transport) and check each replica ends in the simulated state. Needs
+        /// the `store` feature; meant for small and medium scenarios.
+        #[arg(long)]
+        store: bool,
     },
     /// Check a scenario file and print what it describes.
     Validate {
@@ -72,9 +77,15 @@ enum Cmd {
 
 impl Config {
     fn validate(&self) -> anyhow::Result<()> {
-        if let Cmd::Run { designs, .. } = &self.cmd {
+        if let Cmd::Run { designs, store, .. } = &self.cmd {
             for d in designs {
                 Design::parse(d)?;
+            }
+            if *store && !cfg!(feature = "store") {
+                bail!(
+                    "--store needs the store feature: \
+                     cargo run --release -p alkaid-topology-sim --features store -- run ..."
+                );
             }
         }
         Ok(())
@@ -138,6 +149,7 @@ fn run(
     seed: Option<u64>,
     designs: &[String],
     quiet: bool,
+    store: bool,
 ) -> anyhow::Result<()> {
     let mut sc = Scenario::load(&scenario)?;
     if let Some(seed) = seed {
@@ -149,7 +161,10 @@ fn run(
         .collect::<Result<_, _>>()?;
     let wall = Instant::now();
     let mut bar = Bar::new(!quiet);
-    let (sim, rep) = alkaid_topology_sim::run(&sc, &designs, &mut bar)?;
+    let (sim, mut rep) = alkaid_topology_sim::run_recording(&sc, &designs, store, &mut bar)?;
+    if store {
+        rep.store = Some(replay(&sim, sc.seed)?);
+    }
     let files = report::write(&out, &sim, &rep)
         .with_context(|| format!("writing reports into {}", out.display()))?;
     // Freeing a million-endpoint state takes seconds; the process is about to exit.
@@ -189,8 +204,17 @@ fn run(
         wall.elapsed().as_secs_f64(),
         peak_rss_mib()
     );
+    if let Some(s) = &rep.store {
+        println!(
+            "  store replay: {} commands through {} replicas, replicas match the simulation: {}",
+            s.commands, s.replicas, s.replicas_match
+        );
+    }
     for f in files {
         println!("  wrote {}", f.display());
+    }
+    if rep.store.as_ref().is_some_and(|s| !s.replicas_match) {
+        bail!("store replay: a replica's state differs from the simulation's");
     }
     if !(rep.verification.agent_tables_match && rep.verification.model_tables_match) {
         bail!(
@@ -199,6 +223,21 @@ fn run(
         );
     }
     Ok(())
+}
+
+#[cfg(feature = "store")]
+fn replay(sim: &Sim, seed: u64) -> anyhow::Result<alkaid_topology_sim::report::StoreCheck> {
+    let log = sim.w.log.as_deref().unwrap_or_default();
+    Ok(alkaid_topology_sim::replicated::replay(
+        log,
+        &sim.w.state,
+        seed,
+    )?)
+}
+
+#[cfg(not(feature = "store"))]
+fn replay(_: &Sim, _: u64) -> anyhow::Result<alkaid_topology_sim::report::StoreCheck> {
+    bail!("built without the store feature")
 }
 
 fn predict_tables(scenario: PathBuf, droplet: &str, output: Format) -> anyhow::Result<()> {
@@ -242,7 +281,8 @@ fn main() -> anyhow::Result<()> {
             seed,
             designs,
             quiet,
-        } => run(scenario, out, seed, &designs, quiet),
+            store,
+        } => run(scenario, out, seed, &designs, quiet, store),
         Cmd::Validate { scenario } => {
             let sc = Scenario::load(&scenario)?;
             println!(

@@ -160,6 +160,20 @@ pub struct Cluster {
     pub simulated_s: f64,
 }
 
+/// What replaying the run's command log through the replicated store found (`--store`).
+/// Deterministic for a log (no timing in it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct StoreCheck {
+    /// Replicas in the group.
+    pub replicas: u64,
+    /// Commands proposed (the whole log of the run).
+    pub commands: u64,
+    /// Of those, refused by the model (as in the simulation).
+    pub refused: u64,
+    /// Whether every replica ended with exactly the simulation's state and tables.
+    pub replicas_match: bool,
+}
+
 /// Everything `report.json` holds.
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
@@ -185,6 +199,9 @@ pub struct Report {
     pub failures: Vec<Failure>,
     /// End-of-run table check.
     pub verification: Verification,
+    /// The replicated-store replay, when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store: Option<StoreCheck>,
 }
 
 fn tables(rows: &[RowCounts]) -> Tables {
@@ -335,6 +352,7 @@ impl Report {
                 .map(|f| failure(f, &s.w.droplets))
                 .collect(),
             verification: m.verification.clone(),
+            store: None,
         }
     }
 }
