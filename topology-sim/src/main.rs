@@ -3,7 +3,7 @@
 
 #![forbid(unsafe_code)]
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -254,19 +254,25 @@ fn predict_tables(scenario: PathBuf, droplet: &str, output: Format) -> anyhow::R
             example: world::droplet_name(0).to_string(),
         }
     })?;
-    match output {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&tables)?),
+    let text = match output {
+        Format::Json => serde_json::to_string_pretty(&tables)? + "\n",
         Format::Text => {
-            println!(
-                "{} (version {}, {} rows)",
+            let mut text = format!(
+                "{} (version {}, {} rows)\n",
                 tables.droplet,
                 tables.version,
                 tables.rows.len()
             );
             for r in &tables.rows {
-                println!("  {}", serde_json::to_string(r)?);
+                text += &format!("  {}\n", serde_json::to_string(r)?);
             }
+            text
         }
+    };
+    // A closed pipe (`| head`) is not an error worth a panic.
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        other => other?,
     }
     Ok(())
 }
