@@ -28,6 +28,7 @@
 //! [`report::Report::build`] summarizes and [`report::write`] writes the files.
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod bytes;
 pub mod designs;

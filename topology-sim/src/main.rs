@@ -52,7 +52,7 @@ enum Cmd {
         quiet: bool,
         /// Also replay every command through a 3-replica replicated store (raft-rs, sled,
         /// simulated transport) and check each replica ends in the simulated state. Needs
-        /// the `store` feature; meant for small and medium scenarios.
+        /// the `store` feature; meant for small scenarios (one Raft entry per command).
         #[arg(long)]
         store: bool,
     },
