@@ -110,10 +110,12 @@ pub enum Error {
 impl Error {
     /// Whether the request certainly had no effect, so that retrying cannot apply it twice.
     pub fn is_definite_failure(&self) -> bool {
-        matches!(
-            self,
-            Error::NotLeader { .. } | Error::ProposalDropped { .. } | Error::Busy { .. }
-        )
+        match self {
+            Error::NotLeader { .. } | Error::ProposalDropped { .. } | Error::Busy { .. } => true,
+            // The leader a proposal was forwarded to answered that it certainly did not apply it.
+            Error::Rpc { source, .. } => source.code() == tonic::Code::FailedPrecondition,
+            _ => false,
+        }
     }
 
     pub(crate) fn sled(op: &'static str) -> impl FnOnce(sled::Error) -> Error {
@@ -143,6 +145,9 @@ impl From<Error> for tonic::Status {
             Error::NotLeader { .. } | Error::ProposalDropped { .. } => Code::FailedPrecondition,
             Error::Busy { .. } => Code::ResourceExhausted,
             Error::Timeout { .. } | Error::OutcomeUnknown { .. } => Code::DeadlineExceeded,
+            Error::Rpc { source, .. } if source.code() == Code::FailedPrecondition => {
+                Code::FailedPrecondition
+            }
             Error::Stopped | Error::Rpc { .. } | Error::UnknownPeer { .. } => Code::Unavailable,
             Error::Config { .. } => Code::InvalidArgument,
             Error::Sled { .. }
