@@ -136,7 +136,7 @@ impl Cluster {
         self.nodes.lock().unwrap().keys().copied().collect()
     }
 
-    fn node(&self, id: u64) -> Node {
+    pub fn node(&self, id: u64) -> Node {
         self.nodes.lock().unwrap()[&id].clone()
     }
 

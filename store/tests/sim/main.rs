@@ -141,3 +141,46 @@ async fn membership_add_replace_remove() {
         c.finish(load).await;
     }
 }
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn overwritten_proposal_fails_as_dropped_not_applied() {
+    for seed in seeds() {
+        let mut c = Cluster::new(seed, 3, Faults::default()).await;
+        let leader = c.wait_leader(LIVENESS_BOUND).await;
+        let others: Vec<u64> = c.ids().into_iter().filter(|i| *i != leader).collect();
+        c.net.partition(&[&[leader], &others]);
+        // The isolated leader appends this entry but can never commit it.
+        let old = c.node(leader);
+        let cmd = alkaid_store::kv::KvCommand::Put {
+            key: b"lost".to_vec(),
+            value: b"x".to_vec(),
+        };
+        let pending = tokio::spawn(async move { old.propose_local(cmd.encode()).await });
+        c.wait_leader_among(&others, LIVENESS_BOUND).await;
+        c.assert_progress(LIVENESS_BOUND).await;
+        c.assert_progress(LIVENESS_BOUND).await;
+        c.net.heal();
+        let result = pending.await.unwrap();
+        match result {
+            Err(alkaid_store::Error::ProposalDropped { .. }) => {}
+            other => panic!("seed {seed}: expected ProposalDropped, got {other:?}"),
+        }
+        c.assert_progress(LIVENESS_BOUND).await;
+        for id in c.ids() {
+            let q = alkaid_store::kv::KvCommand::Get {
+                key: b"lost".to_vec(),
+            };
+            let reply = c
+                .node(id)
+                .read(q.encode(), alkaid_store::ReadConsistency::Stale)
+                .await
+                .unwrap();
+            assert_eq!(
+                alkaid_store::kv::KvReply::decode(&reply),
+                Some(alkaid_store::kv::KvReply::Value(None)),
+                "seed {seed}: a dropped proposal was applied on replica {id}"
+            );
+        }
+        c.finish(Vec::new()).await;
+    }
+}
