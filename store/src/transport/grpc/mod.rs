@@ -20,6 +20,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::{
     Certificate, Channel, ClientTlsConfig, Endpoint, Identity, ServerTlsConfig,
 };
+use tracing::Instrument as _;
 
 use super::{BoxFuture, Transport};
 use crate::node::{Applied, Node};
@@ -276,9 +277,9 @@ async fn send_snapshot(mut client: RaftPeerClient<Channel>, mut msg: Message) ->
     chunks[0].message = header;
     chunks.last_mut().expect("non-empty").last = true;
     let span = tracing::info_span!("send_snapshot", from, to, bytes = data.len());
-    let _e = span.enter();
     client
         .send_snapshot(tokio_stream::iter(chunks))
+        .instrument(span)
         .await
         .inspect_err(|e| tracing::warn!(error = %e, "snapshot not delivered"))
         .is_ok()

@@ -56,6 +56,7 @@ type Resp<T> = std::result::Result<Response<T>, Status>;
 
 #[tonic::async_trait]
 impl RaftPeer for RaftPeerService {
+    #[tracing::instrument(name = "rpc", skip_all, fields(rpc = "send", id = self.node.id()))]
     async fn send(&self, req: Request<Streaming<pb::RaftBatch>>) -> Resp<pb::RaftSendAck> {
         let mut stream = req.into_inner();
         while let Some(batch) = stream.next().await {
@@ -66,6 +67,7 @@ impl RaftPeer for RaftPeerService {
         Ok(Response::new(pb::RaftSendAck {}))
     }
 
+    #[tracing::instrument(name = "rpc", skip_all, fields(rpc = "send_snapshot", id = self.node.id()))]
     async fn send_snapshot(
         &self,
         req: Request<Streaming<pb::SnapshotChunk>>,
@@ -97,6 +99,7 @@ impl RaftPeer for RaftPeerService {
         ))
     }
 
+    #[tracing::instrument(name = "rpc", skip_all, fields(rpc = "propose", id = self.node.id()))]
     async fn propose(&self, req: Request<pb::ProposeRequest>) -> Resp<pb::ProposeResponse> {
         let req = req.into_inner();
         let applied = if req.forwarded {
@@ -110,6 +113,7 @@ impl RaftPeer for RaftPeerService {
         }))
     }
 
+    #[tracing::instrument(name = "rpc", skip_all, fields(rpc = "read", id = self.node.id()))]
     async fn read(&self, req: Request<pb::ReadRequest>) -> Resp<pb::ReadResponse> {
         let req = req.into_inner();
         let consistency = if req.stale {
@@ -121,6 +125,7 @@ impl RaftPeer for RaftPeerService {
         Ok(Response::new(pb::ReadResponse { result }))
     }
 
+    #[tracing::instrument(name = "rpc", skip_all, fields(rpc = "read_index", id = self.node.id()))]
     async fn read_index(&self, _req: Request<pb::ReadIndexRequest>) -> Resp<pb::ReadIndexResponse> {
         let s = self.node.status();
         if !s.is_leader() {
@@ -139,6 +144,7 @@ impl RaftPeer for RaftPeerService {
         }))
     }
 
+    #[tracing::instrument(name = "rpc", skip_all, fields(rpc = "change_membership", id = self.node.id()))]
     async fn change_membership(
         &self,
         req: Request<pb::ChangeMembershipRequest>,
