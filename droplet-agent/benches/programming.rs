@@ -163,6 +163,7 @@ async fn main() {
             backoff_max: Duration::from_millis(100),
             seed: 1,
             connect_timeout: Duration::from_secs(5),
+            tls: None,
         },
         Arc::clone(&dp),
     );

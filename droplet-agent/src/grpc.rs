@@ -14,7 +14,7 @@ use alkaid_proto::v1::control_client::ControlClient;
 use alkaid_proto::v1::programming_client::ProgrammingClient;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Channel, ClientTlsConfig};
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::backoff::Backoff;
@@ -45,6 +45,8 @@ pub struct ClientConfig {
     pub seed: u64,
     /// Connect timeout per attempt.
     pub connect_timeout: Duration,
+    /// mTLS to the operators (CA and the agent's identity); `None`: plain HTTP/2.
+    pub tls: Option<ClientTlsConfig>,
 }
 
 /// What the client has done, published for tests, health and metrics.
@@ -168,7 +170,7 @@ impl<D: Dataplane> Client<D> {
     }
 
     async fn session(&mut self, target: &str) -> End {
-        let channel = match connect(target, self.cfg.connect_timeout).await {
+        let channel = match connect(target, self.cfg.tls.as_ref(), self.cfg.connect_timeout).await {
             Ok(c) => c,
             Err(e) => return End::Failed(e),
         };
@@ -344,14 +346,12 @@ async fn blocking(f: impl FnOnce() -> Result<ApplyReport> + Send + 'static) -> R
     })
 }
 
-async fn connect(target: &str, timeout: Duration) -> Result<Channel> {
-    let endpoint = Endpoint::from_shared(target.to_string()).map_err(|source| Error::Connect {
-        endpoint: target.to_string(),
-        source,
-    })?;
-    endpoint
-        .connect_timeout(timeout)
-        .tcp_nodelay(true)
+async fn connect(
+    target: &str,
+    tls: Option<&ClientTlsConfig>,
+    timeout: Duration,
+) -> Result<Channel> {
+    crate::tls::endpoint(target, tls, timeout)?
         .connect()
         .await
         .map_err(|source| Error::Connect {
@@ -382,7 +382,12 @@ pub fn leader_hint(status: &tonic::Status) -> Option<String> {
 
 fn from_status(target: &str, op: &'static str, s: tonic::Status) -> End {
     match leader_hint(&s) {
-        Some(leader) if leader != target => End::Redirect(leader),
+        // Compared without the scheme: the hint says http:// whether or not TLS is on.
+        Some(leader)
+            if crate::tls::with_scheme(&leader, true) != crate::tls::with_scheme(target, true) =>
+        {
+            End::Redirect(leader)
+        }
         _ => End::Failed(Error::Grpc {
             op,
             endpoint: target.to_string(),

@@ -37,5 +37,6 @@ pub mod pb;
 pub mod shutdown;
 pub mod sync;
 mod sys;
+pub mod tls;
 
 pub use error::{Error, Result};

@@ -13,6 +13,7 @@ use alkaid_agent::dataplane::{Dataplane, FakeDataplane};
 use alkaid_agent::endpoint::{ENCAP_OVERHEAD, Endpoints, EndpointsConfig};
 use alkaid_agent::grpc::{Client, ClientConfig};
 use alkaid_agent::shutdown::{self, Shutdown};
+use alkaid_agent::tls::TlsFiles;
 use alkaid_agent::{Error, netlink};
 use alkaid_proto::v1 as pb;
 use anyhow::Context;
@@ -120,12 +121,38 @@ struct Config {
     /// Serve Prometheus metrics on this address (e.g. 0.0.0.0:9464); unset: no metrics.
     #[arg(long, env = "ALKAID_METRICS_ADDR")]
     metrics_addr: Option<std::net::SocketAddr>,
+    /// CA certificate (PEM) the operators' certificates chain to; with --tls-cert and
+    /// --tls-key turns on mTLS to the operators (addresses are then dialed https://).
+    #[arg(long, env = "ALKAID_TLS_CA")]
+    tls_ca: Option<PathBuf>,
+    /// This agent's client certificate (PEM) for mTLS.
+    #[arg(long, env = "ALKAID_TLS_CERT")]
+    tls_cert: Option<PathBuf>,
+    /// This agent's private key (PEM) for mTLS.
+    #[arg(long, env = "ALKAID_TLS_KEY")]
+    tls_key: Option<PathBuf>,
+    /// Name the operators' certificates are verified against (default: the dialed host).
+    #[arg(long, env = "ALKAID_TLS_DOMAIN")]
+    tls_domain: Option<String>,
     /// Log filter (tracing EnvFilter syntax).
     #[arg(long, env = "ALKAID_LOG", default_value = "info")]
     log: String,
 }
 
 impl Config {
+    /// The mTLS files, when all three are set (see [`Config::validate`]).
+    fn tls(&self) -> Option<TlsFiles> {
+        match (&self.tls_ca, &self.tls_cert, &self.tls_key) {
+            (Some(ca), Some(cert), Some(key)) => Some(TlsFiles {
+                ca: ca.clone(),
+                cert: cert.clone(),
+                key: key.clone(),
+                domain: self.tls_domain.clone(),
+            }),
+            _ => None,
+        }
+    }
+
     /// Checks what clap cannot.
     fn validate(&self) -> Result<(), Error> {
         let bad = |field, reason: String| Err(Error::Config { field, reason });
@@ -159,6 +186,26 @@ impl Config {
                     576 + ENCAP_OVERHEAD
                 ),
             );
+        }
+        let tls_set = [&self.tls_ca, &self.tls_cert, &self.tls_key]
+            .iter()
+            .filter(|f| f.is_some())
+            .count();
+        if tls_set != 0 && tls_set != 3 {
+            return bad(
+                "--tls-ca/--tls-cert/--tls-key",
+                "give all three (mTLS to the operators) or none (plain HTTP/2)".into(),
+            );
+        }
+        if let Some(files) = self.tls() {
+            for path in [&files.ca, &files.cert, &files.key] {
+                if !path.is_file() {
+                    return bad(
+                        "--tls-ca/--tls-cert/--tls-key",
+                        format!("{} is not a readable file", path.display()),
+                    );
+                }
+            }
         }
         if self.heartbeat_ms == 0 || self.backoff_base_ms == 0 {
             return bad(
@@ -228,12 +275,15 @@ async fn open_aya(cfg: &Config) -> anyhow::Result<alkaid_agent::dataplane::AyaDa
 async fn run_with<D: Dataplane>(cfg: Config, dataplane: Arc<D>) -> anyhow::Result<()> {
     let shutdown = Shutdown::new();
 
+    let tls = cfg
+        .tls()
+        .map(|f| f.client_config())
+        .transpose()
+        .context("cannot read the mTLS files")?;
     let endpoints: Vec<Endpoint> = cfg
         .operators
         .iter()
-        .map(|o| {
-            Endpoint::from_shared(o.clone()).map(|e| e.connect_timeout(Duration::from_secs(5)))
-        })
+        .map(|o| alkaid_agent::tls::endpoint(o, tls.as_ref(), Duration::from_secs(5)))
         .collect::<Result<_, _>>()
         .context("invalid operator address")?;
     // Any replica accepts AllocateEndpoint (followers forward to the leader).
@@ -254,6 +304,7 @@ async fn run_with<D: Dataplane>(cfg: Config, dataplane: Arc<D>) -> anyhow::Resul
             backoff_max: Duration::from_millis(cfg.backoff_max_ms),
             seed: seed_from(&cfg.droplet),
             connect_timeout: Duration::from_secs(5),
+            tls: tls.clone(),
         },
         Arc::clone(&dataplane),
     );
@@ -291,7 +342,7 @@ async fn run_with<D: Dataplane>(cfg: Config, dataplane: Arc<D>) -> anyhow::Resul
         None => None,
     };
     let programming = tokio::spawn(client.run(shutdown.wait()));
-    info!(droplet = %cfg.droplet, socket = %cfg.cni_socket.display(), "agent running");
+    info!(droplet = %cfg.droplet, mtls = tls.is_some(), socket = %cfg.cni_socket.display(), "agent running");
 
     let why = shutdown::signal()
         .await
@@ -343,7 +394,7 @@ mod tests {
 
     #[test]
     fn invalid_values_are_refused_naming_the_flag() {
-        let cases: [(&[&str], &str); 5] = [
+        let cases: [(&[&str], &str); 7] = [
             (&["--droplet", "Not_A_Name"], "--droplet"),
             (&["--operators", "10.0.0.1:7000"], "--operators"),
             (&["--underlay-mtu", "500"], "--underlay-mtu"),
@@ -352,6 +403,21 @@ mod tests {
                 "--backoff-max-ms",
             ),
             (&["--droplet-mac", "zz"], "--droplet-mac"),
+            (
+                &["--tls-ca", "/etc/hostname"],
+                "--tls-ca/--tls-cert/--tls-key",
+            ),
+            (
+                &[
+                    "--tls-ca",
+                    "/nonexistent/ca",
+                    "--tls-cert",
+                    "/nonexistent/c",
+                    "--tls-key",
+                    "/nonexistent/k",
+                ],
+                "/nonexistent/ca",
+            ),
         ];
         for (args, flag) in cases {
             let err = parse(args).validate().unwrap_err().to_string();

@@ -19,6 +19,8 @@ use tokio::task::JoinHandle;
 use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
 use tonic::{Request, Response, Status};
 
+mod tls;
+
 const DEADLINE: Duration = Duration::from_secs(15);
 
 type Out = mpsc::Sender<Result<pb::ProgramMessage, Status>>;
@@ -169,6 +171,14 @@ struct Server {
 
 impl Server {
     async fn start(addr: SocketAddr, leader: Option<String>) -> Self {
+        Self::start_with(addr, leader, None).await
+    }
+
+    async fn start_with(
+        addr: SocketAddr,
+        leader: Option<String>,
+        tls: Option<tonic::transport::ServerTlsConfig>,
+    ) -> Self {
         let sock = tokio::net::TcpSocket::new_v4().unwrap();
         sock.set_reuseaddr(true).unwrap();
         sock.bind(addr).unwrap();
@@ -182,7 +192,11 @@ impl Server {
             leader,
         };
         let task = tokio::spawn(async move {
-            let _ = tonic::transport::Server::builder()
+            let mut builder = tonic::transport::Server::builder();
+            if let Some(tls) = tls {
+                builder = builder.tls_config(tls).expect("server tls config");
+            }
+            let _ = builder
                 .add_service(ControlServer::new(op.clone()))
                 .add_service(ProgrammingServer::new(op))
                 .serve_with_incoming(TcpListenerStream::new(listener))
@@ -229,6 +243,14 @@ struct Agent {
 }
 
 fn start_agent(operators: Vec<String>, dp: Arc<FakeDataplane>) -> Agent {
+    start_agent_with(operators, dp, None)
+}
+
+fn start_agent_with(
+    operators: Vec<String>,
+    dp: Arc<FakeDataplane>,
+    tls: Option<tonic::transport::ClientTlsConfig>,
+) -> Agent {
     let cfg = ClientConfig {
         operators,
         droplet: "d1".into(),
@@ -241,6 +263,7 @@ fn start_agent(operators: Vec<String>, dp: Arc<FakeDataplane>) -> Agent {
         backoff_max: Duration::from_millis(200),
         seed: 1,
         connect_timeout: Duration::from_secs(2),
+        tls,
     };
     let (client, status) = Client::new(cfg, Arc::clone(&dp));
     let (stop, stopped) = oneshot::channel::<()>();
