@@ -1,7 +1,47 @@
-//! `alkaid-operator`: one replica of the Alkaid control plane.
+//! `alkaid-operator`: one replica of the Alkaid control plane. Standalone by default; with
+//! `--kubernetes` the leader also runs the Kubernetes controllers of `alkaid-operator-k8s`,
+//! which talk to this replica's control API.
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use alkaid_operator::ctx::Ctx;
 use anyhow::Context as _;
 use clap::Parser as _;
+
+/// Runs the Kubernetes controllers while this replica leads (only the leader writes to
+/// Kubernetes); restarts them after an error or a leadership change.
+async fn kubernetes(
+    ctx: Arc<Ctx>,
+    endpoint: String,
+    tls: Option<tonic::transport::ClientTlsConfig>,
+) {
+    let mut status = ctx.node.watch_status();
+    loop {
+        let leading = status.wait_for(|s| s.is_leader()).await.is_ok();
+        if !leading {
+            return;
+        }
+        let control = match alkaid_operator_k8s::GrpcControl::connect_lazy(&endpoint, tls.clone()) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "kubernetes controllers cannot reach the control api");
+                return;
+            }
+        };
+        tracing::info!("leading: starting the kubernetes controllers");
+        let run = alkaid_operator_k8s::run(alkaid_operator_k8s::K8sConfig::default(), control);
+        tokio::select! {
+            r = run => if let Err(e) = r {
+                tracing::error!(error = %e, "kubernetes controllers stopped; restarting in 5s");
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            },
+            _ = async { status.wait_for(|s| !s.is_leader()).await.map(|_| ()) } => {
+                tracing::info!("no longer leading: kubernetes controllers stopped");
+            }
+        }
+    }
+}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -30,11 +70,14 @@ async fn main() -> anyhow::Result<()> {
         id = config.id,
         raft = %v.raft_listen,
         control = %v.control_endpoint,
-        "alkaid-operator running (standalone{})",
-        if config.kubernetes { " + kubernetes" } else { "" }
+        kubernetes = config.kubernetes,
+        "alkaid-operator running"
     );
     if config.kubernetes {
-        anyhow::bail!("--kubernetes: the Kubernetes controllers are not linked into this build");
+        let tls = v.options.tls.as_ref().map(|t| t.client());
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let endpoint = format!("{scheme}://{}", v.control_endpoint);
+        tokio::spawn(kubernetes(running.ctx.clone(), endpoint, tls));
     }
     tokio::signal::ctrl_c()
         .await

@@ -92,13 +92,19 @@ impl Cluster {
     /// Index of the live leader, once there is one every live replica agrees on.
     pub async fn leader(&self, within: Duration) -> usize {
         let mut found = None;
-        eventually(within, "a leader", || {
+        eventually(within, "a leader every live replica knows", || {
             found = self
                 .replicas
                 .iter()
                 .enumerate()
                 .find_map(|(i, r)| r.as_ref().filter(|r| r.ctx.is_leader()).map(|_| i));
-            found.is_some()
+            found.is_some_and(|l| {
+                let id = self.replicas[l].as_ref().unwrap().ctx.node.id();
+                self.replicas
+                    .iter()
+                    .flatten()
+                    .all(|r| r.ctx.node.status().leader_id == id)
+            })
         })
         .await;
         found.unwrap()
