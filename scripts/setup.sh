@@ -15,7 +15,7 @@ APT_PACKAGES=(
   # bpf-linker against rustc's LLVM 22
   llvm-22-dev libpolly-22-dev libzstd-dev zlib1g-dev
   # privileged tests and the lab
-  iproute2 ethtool iputils-ping iperf3 netcat-openbsd tcpdump socat curl
+  iproute2 ethtool iputils-ping iperf3 netcat-openbsd tcpdump socat curl openssl
   # the store benchmark's peer
   etcd-server etcd-client
 )
