@@ -58,6 +58,13 @@ counter_enum!(
         LearnDirectPath = 10 => "learn_direct_path",
         /// transit (XDP) with `CONFIG_F_TC_DECAP`: local delivery left to `transit_tc`.
         PassToTc = 11 => "pass_to_tc",
+        /// transit: a packet sent over a direct path (RTS_DIRECT) for an endpoint not hosted
+        /// here: turned around to its sender as a STALE bounce-back (same bytes, new outer
+        /// header and option type), XDP_TX.
+        StaleBounce = 12 => "stale_bounce",
+        /// transit: a STALE bounce-back for one of our endpoints: DIRECT_PATH (vni, inner dst)
+        /// deleted and the frame re-sent to a bouncer of the endpoint's subnet.
+        StaleResend = 13 => "stale_resend",
     }
 );
 
@@ -108,6 +115,9 @@ counter_enum!(
         ArpIgnored = 20 => "arp_ignored",
         /// bpf_xdp_adjust_head failed (no headroom).
         NoHeadroom = 21 => "no_headroom",
+        /// transit: a STALE bounce-back that is not for us (option data is not our IP, or the
+        /// inner source is not one of our endpoints).
+        StaleNotOurs = 22 => "stale_not_ours",
     }
 );
 

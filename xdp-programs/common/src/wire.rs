@@ -18,6 +18,14 @@ pub const GENEVE_HDR_LEN: usize = 8;
 pub const OPT_CLASS_ALKAID: u16 = 0xFFF1;
 /// Return-to-sender option type (critical bit 0x80 clear: ignorable by others).
 pub const OPT_TYPE_RTS: u8 = 0x01;
+/// Return-to-sender, sent over a learned DIRECT_PATH row (same layout as [`OPT_TYPE_RTS`]). A
+/// droplet that gets it for an endpoint it does not host knows the sender's row is stale and
+/// turns the packet around as [`OPT_TYPE_STALE`].
+pub const OPT_TYPE_RTS_DIRECT: u8 = 0x02;
+/// "Stale direct path" bounce-back (same layout; the data is still the original sender, to
+/// whom the packet is now addressed): the receiver deletes DIRECT_PATH (vni, inner dst) and
+/// re-sends the inner frame to a bouncer with a plain [`OPT_TYPE_RTS`].
+pub const OPT_TYPE_STALE: u8 = 0x03;
 /// RTS option data length in 4-byte words (the sender droplet's IPv4).
 pub const OPT_RTS_WORDS: u8 = 1;
 /// RTS option total length (header + data).

@@ -3,7 +3,9 @@
 //! ARP -> [`crate::arp`]. IPv4: anti-spoofing (source MAC and IP must be the endpoint's), MTU
 //! check, then by destination (vni from AGENT_ENDPOINTS, never from the packet):
 //! 1. DIRECT_PATH -> encapsulate to the learned droplet (the steady state: two hash lookups per
-//!    packet, this one and AGENT_ENDPOINTS; the row caches the droplet's MAC).
+//!    packet, this one and AGENT_ENDPOINTS; the row caches the droplet's MAC), with the
+//!    RTS_DIRECT option type so a droplet that no longer hosts the destination bounces it back
+//!    (see `transit`). A row without a usable MAC is skipped (next steps), never a drop.
 //! 2. ENDPOINTS row flagged LOCAL -> rewrite Ethernet, redirect into its veth.
 //! 3. ENDPOINTS row (this droplet bounces that subnet) -> encapsulate to its droplet.
 //! 4. A bouncer of the endpoint's subnet by flow hash, from the list the loader keeps in the
@@ -133,8 +135,12 @@ pub fn decide<P: Packet>(
     let vni = ep.vni;
     let hash = l4_hash(ctx, ETH_LEN, &ip, ihl);
 
-    let (target, cached_mac, verdict) = if let Some(p) = maps::direct_path(vni, dst) {
-        (p.droplet_ip, p.mac, Verdict::EncapDirect)
+    // A direct path whose droplet MAC is unknown (a control-plane row, no PEERS row) is not
+    // usable: go through a bouncer as if it were absent, never drop.
+    let direct = maps::direct_path(vni, dst)
+        .and_then(|p| Some((p.droplet_ip, maps::hop_mac(cfg, p.droplet_ip, &p.mac)?)));
+    let (target, cached_mac, verdict) = if let Some((ip, mac)) = direct {
+        (ip, mac, Verdict::EncapDirect)
     } else if let Some(d) = maps::endpoint(vni, dst) {
         if d.ep.flags & ENDPOINT_F_LOCAL != 0 {
             let out = EthHdr {

@@ -6,9 +6,9 @@ use alkaid_xdp_common::{
     wire::{
         ENCAP_LEN, ETH_LEN, ETH_P_IPV4, GENEVE_HDR_LEN, GENEVE_PORT, GENEVE_PROTO_ETHERNET,
         IPPROTO_UDP, IPV4_LEN, MAX_OPTIONS, OPT_CLASS_ALKAID, OPT_RTS_WORDS, OPT_TYPE_RTS,
-        OUTER_TTL, SPORT_BASE, SPORT_MASK, UDP_LEN,
+        OPT_TYPE_RTS_DIRECT, OPT_TYPE_STALE, OUTER_TTL, SPORT_BASE, SPORT_MASK, UDP_LEN,
     },
-    Config, DropReason,
+    Config, DropReason, Verdict,
 };
 use aya_ebpf::{
     bindings::{
@@ -80,7 +80,13 @@ pub fn outer(cfg: &Config, e: &Encap, inner_len: usize) -> Outer {
         },
         opt: GeneveOpt {
             class: OPT_CLASS_ALKAID.to_be_bytes(),
-            typ: OPT_TYPE_RTS,
+            // Over a learned direct path the option says so: a droplet that no longer hosts the
+            // destination then bounces the packet back (see `transit`).
+            typ: if matches!(e.verdict, Verdict::EncapDirect) {
+                OPT_TYPE_RTS_DIRECT
+            } else {
+                OPT_TYPE_RTS
+            },
             len: OPT_RTS_WORDS,
         },
         rts: src_ip.to_ne_bytes(),
@@ -119,6 +125,12 @@ pub struct Tunnel {
     pub vni: u32,
     /// Return-to-sender droplet (0 if the option was absent).
     pub rts: u32,
+    /// Type of the return-to-sender option (`OPT_TYPE_RTS`, `_RTS_DIRECT` or `_STALE`; 0 if
+    /// absent).
+    pub rts_typ: u8,
+    /// The RTS option is the first option (as `agent` sends it): only then do the stale bounce
+    /// and the resend rewrite its type byte (at a fixed distance from the UDP header).
+    pub rts_first: bool,
     /// Offset of the inner Ethernet header.
     pub inner_off: usize,
 }
@@ -136,6 +148,8 @@ pub fn parse<P: Packet>(ctx: &P, udp_off: usize) -> Result<Tunnel, DropReason> {
     let opts_off = gnv_off + GENEVE_HDR_LEN;
     let mut off = 0usize;
     let mut rts = 0u32;
+    let mut rts_typ = 0u8;
+    let mut rts_first = false;
     for _ in 0..MAX_OPTIONS {
         if off >= opt_len {
             break;
@@ -146,13 +160,18 @@ pub fn parse<P: Packet>(ctx: &P, udp_off: usize) -> Result<Tunnel, DropReason> {
         if off + olen > opt_len {
             return Err(DropReason::GeneveBadOptLen);
         }
-        if u16::from_be_bytes(o.class) == OPT_CLASS_ALKAID && o.typ & 0x7f == OPT_TYPE_RTS {
+        let typ = o.typ & 0x7f;
+        if u16::from_be_bytes(o.class) == OPT_CLASS_ALKAID
+            && (typ == OPT_TYPE_RTS || typ == OPT_TYPE_RTS_DIRECT || typ == OPT_TYPE_STALE)
+        {
             if words != OPT_RTS_WORDS as usize {
                 return Err(DropReason::GeneveBadOptLen);
             }
             let ip: [u8; 4] =
                 parse::load(ctx, opts_off + off + 4).ok_or(DropReason::GeneveTruncated)?;
             rts = u32::from_ne_bytes(ip);
+            rts_typ = typ;
+            rts_first = off == 0;
         }
         off += olen;
     }
@@ -163,6 +182,8 @@ pub fn parse<P: Packet>(ctx: &P, udp_off: usize) -> Result<Tunnel, DropReason> {
     Ok(Tunnel {
         vni,
         rts,
+        rts_typ,
+        rts_first,
         inner_off: opts_off + opt_len,
     })
 }

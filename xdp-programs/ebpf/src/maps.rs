@@ -68,23 +68,52 @@ pub fn direct_path(vni: u32, ip: u32) -> Option<&'static DirectPathValue> {
 }
 
 /// Learns or refreshes (vni, ip) -> droplet; writes only when the row changes (one lookup per
-/// packet in the steady state). The droplet's MAC is cached in the row from PEERS (zero if
-/// unknown: `agent` then looks it up per packet).
+/// packet in the steady state). The row caches the droplet's outer MAC: PEERS (or the default
+/// MAC) if it has one, else `direct_mac`, the outer source MAC of a packet that came straight
+/// from that droplet (no PEERS row is needed for a learned path). With neither, nothing usable
+/// can be learned: a row pointing elsewhere is stale (the endpoint moved) and is removed, so
+/// replies go through a bouncer.
 #[inline(always)]
-pub fn learn_direct_path(cfg: &Config, vni: u32, ip: u32, droplet_ip: u32) -> bool {
+pub fn learn_direct_path(
+    cfg: &Config,
+    vni: u32,
+    ip: u32,
+    droplet_ip: u32,
+    direct_mac: Option<[u8; 6]>,
+) -> bool {
     let key = EndpointKey { vni, ip };
-    if let Some(cur) = direct_path(vni, ip) {
-        if cur.droplet_ip == droplet_ip {
+    let cur = direct_path(vni, ip);
+    if let Some(cur) = cur {
+        if cur.droplet_ip == droplet_ip && cur.mac != [0u8; 6] {
             return false;
         }
     }
+    let Some(mac) = peer_mac(cfg, droplet_ip).or(direct_mac) else {
+        if let Some(cur) = cur {
+            if cur.droplet_ip != droplet_ip {
+                let _ = DIRECT_PATH.remove(&key);
+            }
+        }
+        return false;
+    };
     let v = DirectPathValue {
         droplet_ip,
         flags: alkaid_xdp_common::DIRECT_PATH_F_LEARNED,
-        mac: peer_mac(cfg, droplet_ip).unwrap_or([0; 6]),
+        mac,
         _pad: [0; 2],
     };
-    DIRECT_PATH.insert(key, v, 0).is_ok()
+    DIRECT_PATH.insert(&key, &v, 0).is_ok()
+}
+
+/// Deletes DIRECT_PATH (vni, ip) if it points at `droplet_ip`; true if it did.
+#[inline(always)]
+pub fn forget_direct_path(vni: u32, ip: u32, droplet_ip: u32) -> bool {
+    match direct_path(vni, ip) {
+        Some(cur) if cur.droplet_ip == droplet_ip => {
+            DIRECT_PATH.remove(&EndpointKey { vni, ip }).is_ok()
+        }
+        _ => false,
+    }
 }
 
 /// Longest-prefix match of (vni, ip).

@@ -10,6 +10,11 @@
 //! 3. [`crate::route::resolve`]: NETWORKS -> a bouncer (divider, or stale direct path bounced
 //!    back to the directory), VPCS -> a divider, else unknown VNI.
 //!
+//! 4. Stale direct paths: an RTS_DIRECT packet (sent over a learned DIRECT_PATH row) for an
+//!    endpoint not hosted here is turned around to its sender as STALE ([`stale_bounce`]); a
+//!    STALE packet for one of our endpoints deletes the row and goes to a bouncer
+//!    ([`stale_resend`]).
+//!
 //! Retargets decrement the outer TTL (<= 1 dropped), set outer src to this droplet, fix the
 //! IPv4 checksum incrementally, zero the UDP checksum, and XDP_TX.
 //!
@@ -17,8 +22,12 @@
 
 use alkaid_xdp_common::{
     csum,
-    wire::{ETH_LEN, ETH_P_IPV4, GENEVE_PORT, IPPROTO_UDP},
-    Config, DropReason, Hop, Verdict, CONFIG_F_TC_DECAP, ENDPOINT_F_LOCAL,
+    hash::pick,
+    wire::{
+        ETH_LEN, ETH_P_IPV4, GENEVE_HDR_LEN, GENEVE_PORT, IPPROTO_UDP, OPT_RTS_WORDS, OPT_TYPE_RTS,
+        OPT_TYPE_RTS_DIRECT, OPT_TYPE_STALE, UDP_LEN,
+    },
+    Config, DropReason, Hop, Verdict, CONFIG_F_TC_DECAP, ENDPOINT_F_LOCAL, MAX_BOUNCERS,
 };
 use aya_ebpf::{bindings::xdp_action, programs::XdpContext};
 
@@ -126,12 +135,19 @@ pub fn decide<P: Packet>(ctx: &P, cfg: &Config) -> Result<Ingress, DropReason> {
     let vni = tun.vni;
     let dst = inner.dst();
 
+    if tun.rts_typ == OPT_TYPE_STALE {
+        return stale_resend(ctx, cfg, &ip, &tun, &inner, inner_ip_off, inner_ihl);
+    }
+
     if let Some(rec) = maps::endpoint(vni, dst) {
         let ep = &rec.ep;
         if ep.flags & ENDPOINT_F_LOCAL != 0 {
+            // Straight from the sender (not via a bouncer or divider): its outer source MAC is
+            // the next hop back to it.
+            let direct_mac = (ip.src() == tun.rts).then_some(eth.src);
             if tun.rts != 0
                 && tun.rts != cfg.droplet_ip
-                && maps::learn_direct_path(cfg, vni, inner.src(), tun.rts)
+                && maps::learn_direct_path(cfg, vni, inner.src(), tun.rts, direct_mac)
             {
                 stats::verdict(Verdict::LearnDirectPath);
             }
@@ -145,6 +161,9 @@ pub fn decide<P: Packet>(ctx: &P, cfg: &Config) -> Result<Ingress, DropReason> {
                 ifindex: ep.ifindex,
             });
         }
+        if tun.rts_typ == OPT_TYPE_RTS_DIRECT {
+            return stale_bounce(ctx, cfg, &eth, &ip, &tun);
+        }
         if ep.droplet_ip == cfg.droplet_ip {
             return Err(DropReason::NoRoute);
         }
@@ -155,9 +174,99 @@ pub fn decide<P: Packet>(ctx: &P, cfg: &Config) -> Result<Ingress, DropReason> {
         };
         return retarget(ctx, cfg, &ip, &hop, Verdict::BouncerRetarget);
     }
+    if tun.rts_typ == OPT_TYPE_RTS_DIRECT {
+        return stale_bounce(ctx, cfg, &eth, &ip, &tun);
+    }
     let hash = l4_hash(ctx, inner_ip_off, &inner, inner_ihl);
     let (hop, verdict) = route::resolve(vni, dst, hash, cfg.droplet_ip)?;
     retarget(ctx, cfg, &ip, &hop, verdict)
+}
+
+/// A packet sent over a direct path (RTS_DIRECT) for an endpoint this droplet does not host:
+/// the sender's DIRECT_PATH row is stale. Turn the packet around, unchanged but for the outer
+/// header and the option type (STALE): the sender deletes the row and re-sends the frame to a
+/// bouncer ([`stale_resend`]), so the packet still arrives and nothing waits for LRU aging.
+/// Direct packets come straight from their sender, so its outer source MAC is the way back.
+#[inline(always)]
+fn stale_bounce<P: Packet>(
+    ctx: &P,
+    cfg: &Config,
+    eth: &EthHdr,
+    ip: &Ipv4Hdr,
+    tun: &geneve::Tunnel,
+) -> Result<Ingress, DropReason> {
+    if tun.rts == 0 || tun.rts == cfg.droplet_ip {
+        return Err(DropReason::NoRoute);
+    }
+    let hop = Hop {
+        ip: tun.rts,
+        mac: if ip.src() == tun.rts { eth.src } else { [0; 6] },
+        _pad: [0; 2],
+    };
+    if !tun.rts_first {
+        return Err(DropReason::GeneveMalformed);
+    }
+    let out = retarget(ctx, cfg, ip, &hop, Verdict::StaleBounce)?;
+    set_rts_type(ctx, ip, OPT_TYPE_STALE)?;
+    Ok(out)
+}
+
+/// A STALE bounce-back of a frame one of our endpoints sent over a direct path: delete
+/// DIRECT_PATH (vni, inner dst) if it still points at the droplet that bounced it, and send the
+/// frame to a bouncer of the endpoint's subnet (picked by the same flow hash `agent` uses)
+/// with a plain RTS option. Accepted only if the option names us and the inner source is one
+/// of our endpoints.
+#[inline(always)]
+fn stale_resend<P: Packet>(
+    ctx: &P,
+    cfg: &Config,
+    ip: &Ipv4Hdr,
+    tun: &geneve::Tunnel,
+    inner: &Ipv4Hdr,
+    inner_ip_off: usize,
+    inner_ihl: usize,
+) -> Result<Ingress, DropReason> {
+    if tun.rts != cfg.droplet_ip || !tun.rts_first {
+        return Err(DropReason::StaleNotOurs);
+    }
+    let vni = tun.vni;
+    let dst = inner.dst();
+    let src = maps::endpoint(vni, inner.src())
+        .filter(|r| r.ep.flags & ENDPOINT_F_LOCAL != 0)
+        .ok_or(DropReason::StaleNotOurs)?;
+    let rec = maps::agent_endpoint(src.ep.ifindex).ok_or(DropReason::NoEndpoint)?;
+    maps::forget_direct_path(vni, dst, ip.src());
+    let hash = l4_hash(ctx, inner_ip_off, inner, inner_ihl);
+    let n = route::clamp(rec.n_bouncers, MAX_BOUNCERS).ok_or(DropReason::NoRoute)?;
+    let b = &rec.bouncers[pick(hash, n) & (MAX_BOUNCERS - 1)];
+    let hop = if b.ip != cfg.droplet_ip {
+        *b
+    } else {
+        // We bounce that subnet: our directory, else the divider logic.
+        match maps::endpoint(vni, dst) {
+            Some(d) if d.ep.flags & ENDPOINT_F_LOCAL == 0 && d.ep.droplet_ip != cfg.droplet_ip => {
+                Hop {
+                    ip: d.ep.droplet_ip,
+                    mac: d.droplet_mac,
+                    _pad: [0; 2],
+                }
+            }
+            _ => route::resolve(vni, dst, hash, cfg.droplet_ip)?.0,
+        }
+    };
+    let out = retarget(ctx, cfg, ip, &hop, Verdict::StaleResend)?;
+    set_rts_type(ctx, ip, OPT_TYPE_RTS)?;
+    Ok(out)
+}
+
+/// Rewrites the type byte of the first Geneve option (the RTS option, see `rts_first`),
+/// together with its length byte (always `OPT_RTS_WORDS` there): a 1-byte store compiles to a
+/// bounds check the verifier does not follow.
+#[inline(always)]
+fn set_rts_type<P: Packet>(ctx: &P, ip: &Ipv4Hdr, typ: u8) -> Result<(), DropReason> {
+    let ihl = ((ip.vihl & 0x0f) as usize) * 4;
+    let off = ETH_LEN + ihl + UDP_LEN + GENEVE_HDR_LEN + 2;
+    parse::store(ctx, off, &[typ, OPT_RTS_WORDS]).ok_or(DropReason::GeneveTruncated)
 }
 
 /// Rewrites the outer headers for `hop`: outer MACs, src = us, dst = target, TTL - 1,

@@ -10,7 +10,9 @@
 //!   NETWORKS row or an AGENT_ENDPOINTS row is written or removed;
 //! - ENDPOINTS, NETWORKS, DIRECT_PATH and the embedded bouncers cache each droplet's outer MAC
 //!   (PEERS, else the default peer MAC; zero = unknown, the program then looks PEERS up), filled
-//!   when the row is written and rewritten whenever PEERS or the default MAC changes.
+//!   when the row is written and rewritten whenever PEERS or the default MAC changes. A
+//!   DIRECT_PATH row `transit` learned with the sender's own outer source MAC keeps it while
+//!   PEERS has nothing for that droplet.
 //!
 //! So any order of writes converges to the same stored rows. The cost is on the control path:
 //! a PEERS change rewalks the maps (two syscalls per row), which only happens when a droplet
@@ -314,8 +316,10 @@ impl Maps {
             }
         }
         for (k, mut v) in self.direct_paths()? {
+            // No PEERS row (nor default): keep a MAC `transit` learned from the droplet's own
+            // packets; a learned path never needs PEERS.
             let mac = self.resolve_mac(v.droplet_ip, &peers, &cfg);
-            if mac != v.mac {
+            if mac != v.mac && mac != [0; 6] {
                 v.mac = mac;
                 // The row may have been evicted or invalidated meanwhile: re-adding it is harmless
                 // (it is what the program would learn again).
