@@ -304,13 +304,22 @@ impl Dataplane for AyaDataplane {
             maps.upsert_agent_endpoint(ep.host_ifindex, &value)
                 .map_err(dp_err("write agent endpoint"))?;
             inner.attached.insert((ep.vni, ep.ip), ep.clone());
-            match Vni::new(u64::from(ep.vni)) {
-                Ok(vni) => inner.refresh_endpoint(vni, ep.ip),
-                Err(e) => Err(Error::Dataplane {
-                    op: "attach",
-                    message: e.to_string(),
-                }),
+            let vni = Vni::new(u64::from(ep.vni)).map_err(|e| Error::Dataplane {
+                op: "attach",
+                message: e.to_string(),
+            })?;
+            // A restarted agent re-attaches (restore) before its first full sync, when it
+            // knows no rows yet: the LOCAL row the previous agent wrote is still right and
+            // packets are being delivered through it, so attaching only ever writes the row
+            // once the table says this endpoint is local; the full sync's diff decides the rest.
+            if inner
+                .shadow
+                .get(&RowKey::LocalEndpoint { vni, ip: ep.ip })
+                .is_some()
+            {
+                inner.refresh_endpoint(vni, ep.ip)?;
             }
+            Ok(())
         })
     }
 

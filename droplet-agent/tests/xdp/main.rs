@@ -10,6 +10,8 @@ use alkaid_agent::sync::{self, MapOp};
 use alkaid_model::table::{EndpointEntry, LocalEndpoint, NetworkEntry, PeerEntry, VpcEntry};
 use alkaid_model::{EndpointKey, Ipv4Cidr, MacAddr, RowKey, RowValue, Table, Vni};
 
+mod restart;
+
 fn skip_reason() -> Option<&'static str> {
     let root = std::fs::read_to_string("/proc/self/status")
         .ok()

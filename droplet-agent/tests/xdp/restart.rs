@@ -1,0 +1,187 @@
+//! An agent restart keeps forwarding: the old agent goes away (its process state dropped, as
+//! on exit), a new one adopts the pinned maps and links, re-attaches its endpoints (restore)
+//! and full-syncs by diff. After every step a Geneve packet for the local endpoint, run
+//! through `transit` over the same pinned maps, is still decapsulated and delivered.
+
+use std::path::{Path, PathBuf};
+
+use alkaid_agent::dataplane::{AyaConfig, AyaDataplane, Dataplane, EndpointAttachment};
+use alkaid_agent::sync::{self, MapOp};
+use alkaid_model::{RowKey, Vni};
+use alkaid_xdp::{Prog, Programs};
+
+use super::{Cleanup, desired, ip, skip_reason, veth};
+
+const XDP_REDIRECT: u32 = 4;
+
+fn csum(words: &[u8]) -> u16 {
+    let mut sum: u32 = words
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+fn ipv4(src: [u8; 4], dst: [u8; 4], proto: u8, payload_len: usize) -> Vec<u8> {
+    let total = (20 + payload_len) as u16;
+    let mut h = vec![0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, proto, 0, 0];
+    h[2..4].copy_from_slice(&total.to_be_bytes());
+    h.extend_from_slice(&src);
+    h.extend_from_slice(&dst);
+    let c = csum(&h);
+    h[10..12].copy_from_slice(&c.to_be_bytes());
+    h
+}
+
+/// droplet 192.168.50.2 -> us (192.168.50.1), VNI 7, inner 10.0.1.9 -> 10.0.1.5 (local).
+fn geneve_to_local() -> Vec<u8> {
+    let mut inner = vec![0x0a, 0, 7, 0, 1, 5, 2, 0xa1, 0xca, 0x1d, 0, 1, 0x08, 0x00];
+    let payload = b"restart";
+    inner.extend(ipv4([10, 0, 1, 9], [10, 0, 1, 5], 17, 8 + payload.len()));
+    inner.extend_from_slice(&[0x30, 0x39, 0x1e, 0x61]);
+    inner.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+    inner.extend_from_slice(&[0, 0]);
+    inner.extend_from_slice(payload);
+    // Geneve: ver 0, opt_len 2 words, proto 0x6558, VNI 7; return-to-sender option.
+    let mut geneve = vec![0x02, 0x00, 0x65, 0x58, 0, 0, 7, 0];
+    geneve.extend_from_slice(&[0xff, 0xf1, 0x01, 0x01, 192, 168, 50, 2]);
+    geneve.extend(inner);
+    let udp_len = 8 + geneve.len();
+    let mut udp = vec![0xc0, 0x01, 0x17, 0xc1];
+    udp.extend_from_slice(&(udp_len as u16).to_be_bytes());
+    udp.extend_from_slice(&[0, 0]);
+    udp.extend(geneve);
+    let mut frame = vec![2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x08, 0x00];
+    frame.extend(ipv4([192, 168, 50, 2], [192, 168, 50, 1], 17, udp.len()));
+    frame.extend(udp);
+    frame
+}
+
+/// The packet through `transit` over the pinned maps: delivered (redirected into the veth).
+fn assert_delivers(probe: &Programs, step: &str) {
+    let r = probe
+        .test_run(Prog::Transit, &geneve_to_local(), None, 1)
+        .unwrap();
+    assert_eq!(
+        r.action,
+        XDP_REDIRECT,
+        "{step}: a packet for the local endpoint was not delivered; counters {:?}",
+        probe.counters().unwrap().drops
+    );
+}
+
+fn cfg(pins: &Path, underlay: u32) -> AyaConfig {
+    AyaConfig {
+        pin_dir: pins.to_owned(),
+        droplet_ip: ip("192.168.50.1"),
+        droplet_mac: [2, 0, 0, 0, 0, 1],
+        underlay_ifindex: underlay,
+        underlay_mtu: 1500,
+        gateway_mac: [2, 0xa1, 0xca, 0x1d, 0, 1],
+        underlay_mode: alkaid_xdp::Mode::Generic,
+        endpoint_mode: alkaid_xdp::Mode::Generic,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_adopts_and_never_stops_delivery() {
+    if let Some(why) = skip_reason() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let pid = std::process::id() % 100_000;
+    let (u, up, e, ep) = (
+        format!("aru{pid}"),
+        format!("arv{pid}"),
+        format!("are{pid}"),
+        format!("arf{pid}"),
+    );
+    let pins = PathBuf::from(format!("/sys/fs/bpf/alkaid-agent-restart-{pid}"));
+    let _cleanup = Cleanup {
+        links: vec![u.clone(), e.clone()],
+        pins: pins.clone(),
+    };
+    let underlay = veth(&u, &up).await;
+    let ifindex = veth(&e, &ep).await;
+    let att = EndpointAttachment {
+        host_ifname: e.clone(),
+        host_ifindex: ifindex,
+        vni: 7,
+        ip: ip("10.0.1.5"),
+        mac: [0x0a, 0, 7, 0, 1, 5],
+        subnet: "10.0.1.0/24".parse().unwrap(),
+        gateway: ip("10.0.1.1"),
+    };
+
+    let old = AyaDataplane::open(cfg(&pins, underlay)).unwrap();
+    let report = old
+        .apply(&sync::full_sync(&old.rows().unwrap(), &desired()))
+        .unwrap();
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    old.attach_endpoint(&att).unwrap();
+    // Our own view of the pinned maps, as a packet source (the maps are shared through pins).
+    let probe = Programs::load_pinned(&pins.join("maps")).unwrap();
+    assert_delivers(&probe, "before the restart");
+    let links = |step: &str| {
+        for l in ["transit", e.as_str()] {
+            assert!(
+                pins.join("links").join(l).exists(),
+                "{step}: link {l} pinned"
+            );
+        }
+    };
+    links("before the restart");
+
+    drop(old);
+    assert_delivers(&probe, "agent gone");
+    links("agent gone");
+
+    let new = AyaDataplane::open(cfg(&pins, underlay)).unwrap();
+    assert_delivers(&probe, "new agent loaded");
+    // restore(): the records say this veth is ours; no table has arrived yet.
+    new.attach_endpoint(&att).unwrap();
+    assert_delivers(&probe, "endpoint re-attached before any sync");
+    links("re-attached");
+
+    let ops = sync::full_sync(&new.rows().unwrap(), &desired());
+    for op in &ops {
+        if let MapOp::Delete(k) = op {
+            let same_key_upserted = ops
+                .iter()
+                .any(|o| matches!(o, MapOp::Upsert(u, _) if same_address(u, k)));
+            assert!(
+                desired().get(k).is_none() && same_key_upserted,
+                "the full sync after a restart deletes a row it wants: {op:?}"
+            );
+        }
+    }
+    let report = new.apply(&ops).unwrap();
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_delivers(&probe, "after the first full sync");
+    assert_eq!(
+        sync::full_sync(&new.rows().unwrap(), &desired()),
+        Vec::<MapOp>::new(),
+        "converged"
+    );
+    let local = probe
+        .maps()
+        .endpoint(7, ip("10.0.1.5"))
+        .unwrap()
+        .expect("local row");
+    assert_eq!(local.ifindex, ifindex);
+}
+
+/// The only delete a restart's sync may do: a LOCAL row seen as a directory entry, replaced
+/// by the LocalEndpoint row for the same address.
+fn same_address(a: &RowKey, b: &RowKey) -> bool {
+    let addr = |k: &RowKey| -> Option<(Vni, std::net::Ipv4Addr)> {
+        match k {
+            RowKey::LocalEndpoint { vni, ip } | RowKey::Endpoint { vni, ip } => Some((*vni, *ip)),
+            _ => None,
+        }
+    };
+    addr(a).is_some() && addr(a) == addr(b)
+}
