@@ -72,7 +72,6 @@ fn scale_bouncers_and_dividers_during_a_long_transfer() {
 /// Delete and recreate an endpoint: the old address stops answering, no droplet holds a row
 /// for it, and the recreated pod (same IP) answers with its new name.
 #[test]
-#[ignore = "needs the agent to invalidate learned DIRECT_PATH rows when an endpoint is deleted: the sender's droplet keeps (vni, ip) -> old droplet after CNI DEL (ARCHITECTURE.md: invalidated, not aged out)"]
 fn delete_and_recreate_an_endpoint() {
     let lab = lab_or_skip!("recreate", 3);
     lab.apply_ok(&vpc_yaml(
@@ -86,10 +85,18 @@ fn delete_and_recreate_an_endpoint() {
     let old = lab.pod("old", "d2", "blue", "a");
     lab.assert_pair(("s", &ip(&s)), ("old", &ip(&old)));
     lab.ok(&["lab", "pod", "del", "old"]);
+    // The old address no longer answers. Sending to it is also what clears a learned direct
+    // path on the sender's droplet: the old droplet bounces the packet back as STALE and the
+    // sender's transit deletes the row (xdp-programs/README.md, "Direct-path invalidation").
+    assert!(
+        lab.probe("s", "tcp", &ip(&old)).is_err(),
+        "the deleted endpoint's address still answers"
+    );
     wait_for(
         "every row of the deleted endpoint gone",
         Duration::from_secs(20),
         || {
+            let _ = lab.ping("s", &ip(&old));
             let r = rows_with(&lab, v, Some(&ip(&old)));
             if !r.is_empty() {
                 eprintln!("still there: {r:?}");
@@ -151,7 +158,6 @@ fn delete_subnet_and_vpc_removes_every_row() {
 /// between pods on other droplets recovers within 30 s (heartbeat timeout 3 s + placement +
 /// programming).
 #[test]
-#[ignore = "needs the data plane to reply over a learned direct path to a droplet it has no PEERS row for: today the reply is dropped as `no_peer_mac` (the model programs PEERS only toward bouncers/dividers; the transit program should learn the outer source MAC with the direct path, or fall back to a bouncer)"]
 fn stop_a_bouncers_droplet_and_recover() {
     let lab = lab_or_skip!("bouncerfail", 4);
     lab.apply_ok(&vpc_yaml(
@@ -209,7 +215,7 @@ fn stop_the_operator_leader_new_pods_work() {
             .as_u64()
             .filter(|l| *l != 0 && *l != leader)
     });
-    // One pod on the bouncer's droplet (see the ignored no_peer_mac cases for why).
+    // One pod on the bouncer's droplet.
     let b = wait_for("a bouncer", Duration::from_secs(20), || {
         lab.get("subnet", "a")["status"]["bouncers"][0]
             .as_str()

@@ -32,7 +32,6 @@ fn same_droplet_and_bouncer_local() {
 
 /// Pods on two droplets, the subnet's bouncer on a third.
 #[test]
-#[ignore = "needs the data plane to reply over a learned direct path to a droplet it has no PEERS row for: today the reply is dropped as `no_peer_mac` (the model programs PEERS only toward bouncers/dividers; the transit program should learn the outer source MAC with the direct path, or fall back to a bouncer)"]
 fn different_droplets_bouncer_remote() {
     let lab = lab_or_skip!("remote", 3);
     let (_, others) = one_bouncer(&lab, "10.11");
@@ -110,7 +109,6 @@ fn different_subnets_through_a_divider() {
 
 /// Two subnets of one VPC, from a droplet that is neither a bouncer nor the divider.
 #[test]
-#[ignore = "needs the data plane to reply over a learned direct path to a droplet it has no PEERS row for: today the reply is dropped as `no_peer_mac` (the model programs PEERS only toward bouncers/dividers; the transit program should learn the outer source MAC with the direct path, or fall back to a bouncer)"]
 fn different_subnets_through_a_divider_from_a_third_droplet() {
     let lab = lab_or_skip!("divider3", 3);
     lab.apply_ok(&vpc_yaml(
