@@ -259,7 +259,13 @@ impl<D: Dataplane> Client<D> {
         let dp = Arc::clone(&self.dataplane);
         let report = blocking(move || {
             let actual = dp.rows()?;
-            dp.apply(&sync::full_sync(&actual, &done.desired))
+            let mut report = dp.apply(&sync::full_sync(&actual, &done.desired))?;
+            match dp.prune() {
+                Ok(0) => {}
+                Ok(n) => debug!(pruned = n, "stale attachments and paths removed"),
+                Err(e) => report.errors.push(e.to_string()),
+            }
+            Ok(report)
         })
         .await
         .map_err(End::Failed)?;

@@ -5,21 +5,24 @@
 //! a directory entry for the same address, and needs its veth's ifindex, known once CNI
 //! attached it), `Network` -> NETWORKS, `Vpc` -> VPCS, `Peer` -> PEERS; an attached endpoint
 //! -> AGENT_ENDPOINTS and TX_PORTS. Removing or moving an endpoint, or removing a peer,
-//! invalidates direct paths through it. A shadow of the written rows answers [`Dataplane::rows`],
-//! checked against ENDPOINTS, the one map the loader can enumerate.
+//! invalidates direct paths through it. [`Dataplane::rows`] lists what the pinned maps
+//! actually hold (`alkaid_xdp::list_pinned`), so a full sync's diff removes what a previous
+//! agent left in any map; a shadow of the written rows keeps what the maps cannot say
+//! (a local endpoint's subnet and object, a directory entry masked by a local endpoint).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use alkaid_model::table::EndpointEntry;
-use alkaid_model::{MacAddr, RowKey, RowValue, Table, Vni};
-use alkaid_xdp::{Mode, Prog, Programs};
+use alkaid_model::table::{EndpointEntry, NetworkEntry, PeerEntry, VpcEntry};
+use alkaid_model::{Ipv4Cidr, MacAddr, RowKey, RowValue, Table, Vni};
+use alkaid_xdp::{Listing, Mode, Prog, Programs};
 use alkaid_xdp_common::{
     AgentEndpoint, Config, ENDPOINT_F_LOCAL, EndpointValue, MAX_BOUNCERS, MAX_DIVIDERS,
     NetworkValue, VpcValue, ip, ip_octets, network_prefix_len,
 };
+use tracing::warn;
 
 use super::{ApplyReport, Counters, Dataplane, EndpointAttachment};
 use crate::error::{Error, Result};
@@ -123,12 +126,13 @@ impl AyaDataplane {
 }
 
 impl Inner {
-    /// Rewrites ENDPOINTS[(vni, ip)] from the shadow and the attachments.
-    fn refresh_endpoint(&mut self, vni: Vni, addr: Ipv4Addr) -> Result<()> {
+    /// What ENDPOINTS[(vni, ip)] must hold given the shadow and the attachments: a local
+    /// endpoint wins over a directory entry, and needs its veth attached.
+    fn endpoint_value(&self, vni: Vni, addr: Ipv4Addr) -> Option<EndpointValue> {
         let local = self.shadow.get(&RowKey::LocalEndpoint { vni, ip: addr });
         let att = self.attached.get(&(vni.get(), addr));
         let entry = self.shadow.get(&RowKey::Endpoint { vni, ip: addr });
-        let value = match (local, att, entry) {
+        match (local, att, entry) {
             (Some(RowValue::LocalEndpoint(l)), Some(a), _) => Some(EndpointValue {
                 droplet_ip: ip(self.cfg.droplet_ip.octets()),
                 ifindex: a.host_ifindex,
@@ -144,7 +148,12 @@ impl Inner {
                 _pad: [0; 2],
             }),
             _ => None,
-        };
+        }
+    }
+
+    /// Rewrites ENDPOINTS[(vni, ip)] from the shadow and the attachments.
+    fn refresh_endpoint(&mut self, vni: Vni, addr: Ipv4Addr) -> Result<()> {
+        let value = self.endpoint_value(vni, addr);
         let maps = self.progs.maps_mut();
         let old = maps
             .endpoint(vni.get(), addr)
@@ -164,6 +173,122 @@ impl Inner {
                 .map_err(dp_err("invalidate direct path"))?;
         }
         Ok(())
+    }
+
+    /// The listed maps as table rows. An ENDPOINTS row that is exactly what the shadow
+    /// would write stands for the shadow's rows of that address; any other (a previous
+    /// agent's, or a stale value) shows up as a directory entry, so a full sync rewrites or
+    /// removes it. Rows whose VNI or prefix no table can name are skipped (and logged).
+    fn table_of(&self, held: &Listing) -> Table {
+        let mut rows = Table::default();
+        let vni_of = |n: u32| {
+            Vni::new(u64::from(n))
+                .map_err(|e| warn!(vni = n, error = %e, "map row with an invalid vni"))
+                .ok()
+        };
+        for (k, v) in &held.endpoints {
+            let Some(vni) = vni_of(k.vni) else { continue };
+            let addr = Ipv4Addr::from(ip_octets(k.ip));
+            if self.endpoint_value(vni, addr).as_ref() == Some(v) {
+                for key in [
+                    RowKey::LocalEndpoint { vni, ip: addr },
+                    RowKey::Endpoint { vni, ip: addr },
+                ] {
+                    if let Some(val) = self.shadow.get(&key) {
+                        rows.insert(key, val.clone());
+                    }
+                }
+                // A directory entry masked by a local endpoint is only in the shadow; the
+                // local one is what the map holds.
+                continue;
+            }
+            rows.insert(
+                RowKey::Endpoint { vni, ip: addr },
+                RowValue::Endpoint(EndpointEntry {
+                    droplet_ip: Ipv4Addr::from(ip_octets(v.droplet_ip)),
+                    mac: MacAddr(v.mac),
+                }),
+            );
+        }
+        // A local endpoint whose veth is not attached yet has no ENDPOINTS row to write:
+        // the maps hold what it asks for (nothing), so it counts as held.
+        for (k, v) in self.shadow.rows() {
+            if let RowKey::LocalEndpoint { vni, ip: addr } = k
+                && self.endpoint_value(*vni, *addr).is_none()
+            {
+                rows.insert(k.clone(), v.clone());
+            }
+        }
+        let addrs = |a: &[u32], n: u32| {
+            a.iter()
+                .take(n as usize)
+                .map(|x| Ipv4Addr::from(ip_octets(*x)))
+                .collect::<Vec<_>>()
+        };
+        for n in &held.networks {
+            let Some(vni) = vni_of(n.vni) else { continue };
+            let Ok(cidr) = Ipv4Cidr::new(n.net, n.prefix) else {
+                warn!(net = %n.net, prefix = n.prefix, "NETWORKS row with an invalid prefix");
+                continue;
+            };
+            rows.insert(
+                RowKey::Network { vni, cidr },
+                RowValue::Network(NetworkEntry {
+                    bouncers: addrs(&n.value.bouncers, n.value.n_bouncers),
+                    gateway: Ipv4Addr::from(ip_octets(n.value.gateway)),
+                }),
+            );
+        }
+        for (k, v) in &held.vpcs {
+            let Some(vni) = vni_of(*k) else { continue };
+            rows.insert(
+                RowKey::Vpc { vni },
+                RowValue::Vpc(VpcEntry {
+                    dividers: addrs(&v.dividers, v.n_dividers),
+                }),
+            );
+        }
+        for (addr, mac) in &held.peers {
+            rows.insert(
+                RowKey::Peer { ip: *addr },
+                RowValue::Peer(PeerEntry { mac: MacAddr(*mac) }),
+            );
+        }
+        rows
+    }
+
+    /// Removes what no table row names but a previous agent may have left: AGENT_ENDPOINTS
+    /// rows (and their TX_PORTS entries) of interfaces not attached now, and DIRECT_PATH rows
+    /// through droplets that are no peer any more or to addresses that are local now.
+    fn prune(&mut self, held: &Listing) -> Result<usize> {
+        let attached: BTreeSet<u32> = self.attached.values().map(|a| a.host_ifindex).collect();
+        let peers: BTreeSet<Ipv4Addr> = held.peers.iter().map(|(a, _)| *a).collect();
+        let local: BTreeSet<(u32, u32)> = held
+            .endpoints
+            .iter()
+            .filter(|(_, v)| v.flags & ENDPOINT_F_LOCAL != 0)
+            .map(|(k, _)| (k.vni, k.ip))
+            .collect();
+        let maps = self.progs.maps_mut();
+        let mut n = 0;
+        for (ifindex, _) in &held.agent_endpoints {
+            if !attached.contains(ifindex) {
+                maps.remove_agent_endpoint(*ifindex)
+                    .map_err(dp_err("remove agent endpoint"))?;
+                maps.remove_tx_port(*ifindex)
+                    .map_err(dp_err("remove tx port"))?;
+                n += 1;
+            }
+        }
+        for (k, v) in &held.direct_paths {
+            let via = Ipv4Addr::from(ip_octets(v.droplet_ip));
+            if !peers.contains(&via) || local.contains(&(k.vni, k.ip)) {
+                maps.invalidate_direct_path(k.vni, Ipv4Addr::from(ip_octets(k.ip)))
+                    .map_err(dp_err("invalidate direct path"))?;
+                n += 1;
+            }
+        }
+        Ok(n)
     }
 
     fn apply_one(&mut self, op: &MapOp) -> Result<()> {
@@ -252,32 +377,17 @@ impl Dataplane for AyaDataplane {
 
     fn rows(&self) -> Result<Table> {
         self.with(|inner| {
-            let mut rows = inner.shadow.clone();
-            // ENDPOINTS rows we did not write (a previous agent's) show up as directory
-            // entries, so a full sync removes them or rewrites them.
-            let held = inner
-                .progs
-                .maps()
-                .endpoints()
-                .map_err(dp_err("read endpoints"))?;
-            for (k, v) in held {
-                let Ok(vni) = Vni::new(u64::from(k.vni)) else {
-                    continue;
-                };
-                let addr = Ipv4Addr::from(ip_octets(k.ip));
-                let local = RowKey::LocalEndpoint { vni, ip: addr };
-                let entry = RowKey::Endpoint { vni, ip: addr };
-                if rows.get(&local).is_none() && rows.get(&entry).is_none() {
-                    rows.insert(
-                        entry,
-                        RowValue::Endpoint(EndpointEntry {
-                            droplet_ip: Ipv4Addr::from(ip_octets(v.droplet_ip)),
-                            mac: MacAddr(v.mac),
-                        }),
-                    );
-                }
-            }
-            Ok(rows)
+            let held = alkaid_xdp::list_pinned(&inner.cfg.pin_dir.join("maps"))
+                .map_err(dp_err("list maps"))?;
+            Ok(inner.table_of(&held))
+        })
+    }
+
+    fn prune(&self) -> Result<usize> {
+        self.with(|inner| {
+            let held = alkaid_xdp::list_pinned(&inner.cfg.pin_dir.join("maps"))
+                .map_err(dp_err("list maps"))?;
+            inner.prune(&held)
         })
     }
 

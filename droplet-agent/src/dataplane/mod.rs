@@ -69,6 +69,16 @@ pub trait Dataplane: Send + Sync + 'static {
     /// [`crate::Error::Dataplane`] if the maps cannot be read.
     fn rows(&self) -> Result<Table>;
 
+    /// After a full sync: removes what no table row names but a previous agent may have left
+    /// (attachments of interfaces not attached now, learned paths that can no longer be
+    /// right). Returns how many were removed. The default has nothing to prune.
+    ///
+    /// # Errors
+    /// [`crate::Error::Dataplane`] if the maps cannot be read or written.
+    fn prune(&self) -> Result<usize> {
+        Ok(0)
+    }
+
     /// Attaches the `agent` program to an endpoint's host veth and records its ifindex for
     /// local delivery. Idempotent: attaching the same interface again replaces the entry.
     ///

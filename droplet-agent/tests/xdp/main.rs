@@ -11,6 +11,7 @@ use alkaid_model::table::{EndpointEntry, LocalEndpoint, NetworkEntry, PeerEntry,
 use alkaid_model::{EndpointKey, Ipv4Cidr, MacAddr, RowKey, RowValue, Table, Vni};
 
 mod restart;
+mod stray;
 
 fn skip_reason() -> Option<&'static str> {
     let root = std::fs::read_to_string("/proc/self/status")

@@ -73,7 +73,7 @@ fn assert_delivers(probe: &Programs, step: &str) {
     );
 }
 
-fn cfg(pins: &Path, underlay: u32) -> AyaConfig {
+pub(super) fn cfg(pins: &Path, underlay: u32) -> AyaConfig {
     AyaConfig {
         pin_dir: pins.to_owned(),
         droplet_ip: ip("192.168.50.1"),

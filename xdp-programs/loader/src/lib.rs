@@ -15,12 +15,14 @@
 
 mod counters;
 mod error;
+mod list;
 mod maps;
 mod programs;
 
 pub use alkaid_xdp_common as common;
 pub use counters::Counters;
 pub use error::{Error, Result};
+pub use list::{Listing, NetworkRow, list_pinned};
 pub use maps::Maps;
 pub use programs::{Mode, Prog, Programs, RunResult, TcProg};
 
