@@ -1,9 +1,13 @@
 //! End-to-end provisioning through three replicas with 100 simulated agents.
 //!
-//! Concurrent AllocateEndpoint calls (spread over the three replicas, each with a chosen
-//! address so the agents' rows can be matched before the reply arrives) until every
-//! holder (the endpoint's droplet and its subnet's bouncers) has applied and acknowledged
-//! the version containing the endpoint. Prints `BENCH <name> <value> <unit>` lines.
+//! Clients find the leader with ClusterInfo and send AllocateEndpoint there (as a client
+//! following the `alkaid-leader` hint does), each with a chosen address so the agents' rows
+//! can be matched before the reply arrives. Latency runs from the request to the moment every
+//! holder (the endpoint's droplet and its subnet's bouncers) has applied the version that
+//! holds the endpoint. One measured run per concurrency level in
+//! `ALKAID_BENCH_CONCURRENCY` (default `8,16,32,64`); `ALKAID_BENCH_SPREAD=1` spreads
+//! clients over all three replicas instead (followers forward), for comparison.
+//! Prints `BENCH <name> <value> <unit>` lines, suffixed `_c<concurrency>`.
 
 #[path = "../tests/cluster/harness.rs"]
 mod harness;
@@ -15,14 +19,28 @@ use std::time::{Duration, Instant};
 
 use alkaid_model::{DropletName, RowKey};
 use alkaid_proto::v1 as pb;
+use alkaid_proto::v1::control_client::ControlClient;
 use harness::*;
 use hdrhistogram::Histogram;
+use tonic::transport::Channel;
 
 const AGENTS: u32 = 100;
 const SUBNETS: u32 = 10;
 const PER_SUBNET: u32 = 800;
 const WARMUP_PER_SUBNET: u32 = 50;
-const CONCURRENCY: usize = 96;
+
+/// Concurrency levels to measure (comma-separated in `ALKAID_BENCH_CONCURRENCY`).
+fn levels() -> Vec<usize> {
+    std::env::var("ALKAID_BENCH_CONCURRENCY")
+        .unwrap_or_else(|_| "8,16,32,64".into())
+        .split(',')
+        .map(|n| {
+            n.trim()
+                .parse()
+                .expect("ALKAID_BENCH_CONCURRENCY: comma-separated counts")
+        })
+        .collect()
+}
 
 struct Pending {
     start: Instant,
@@ -53,12 +71,30 @@ fn on_apply(t: Tracker) -> OnApply {
     })
 }
 
+/// Where the `w`th client sends: the leader ClusterInfo names, or replica `w % 3` when
+/// spreading.
+async fn target(c: &Cluster, w: usize, spread: bool) -> ControlClient<Channel> {
+    if spread {
+        return c.client(w % 3).await;
+    }
+    let info = c
+        .client(w % 3)
+        .await
+        .cluster_info(pb::ClusterInfoRequest {})
+        .await
+        .expect("cluster info")
+        .into_inner();
+    ControlClient::new(channel(&info.leader_address, None).await)
+}
+
 async fn run(
     c: &Cluster,
     t: &Tracker,
     bouncers: &HashMap<u32, Vec<DropletName>>,
     range: std::ops::Range<u32>,
     tag: &str,
+    concurrency: usize,
+    spread: bool,
 ) -> Duration {
     let jobs: Vec<(u32, u32)> = (0..SUBNETS)
         .flat_map(|s| range.clone().map(move |i| (s, i)))
@@ -67,8 +103,8 @@ async fn run(
     let jobs = Arc::new(Mutex::new(jobs.into_iter()));
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for w in 0..CONCURRENCY {
-        let mut api = c.client(w % 3).await;
+    for w in 0..concurrency {
+        let mut api = target(c, w, spread).await;
         let jobs = jobs.clone();
         let t = t.clone();
         let bouncers = bouncers.clone();
@@ -174,37 +210,33 @@ fn main() {
                 )
             })
             .collect();
-        run(&c, &tracker, &bouncers, 0..WARMUP_PER_SUBNET, "warm").await;
-        {
-            let mut g = tracker.lock().unwrap();
-            g.1.reset();
-            g.2 = 0;
-        }
-        let took = run(
-            &c,
-            &tracker,
-            &bouncers,
-            WARMUP_PER_SUBNET..WARMUP_PER_SUBNET + PER_SUBNET,
-            "ep",
-        )
-        .await;
-        {
+        let spread = std::env::var("ALKAID_BENCH_SPREAD").is_ok_and(|v| v == "1");
+        let warm = 0..WARMUP_PER_SUBNET;
+        run(&c, &tracker, &bouncers, warm, "warm", 16, spread).await;
+        let mut next = WARMUP_PER_SUBNET;
+        for n in levels() {
+            {
+                let mut g = tracker.lock().unwrap();
+                g.1.reset();
+                g.2 = 0;
+            }
+            let range = next..next + PER_SUBNET;
+            next += PER_SUBNET;
+            let took = run(&c, &tracker, &bouncers, range, &format!("c{n}"), n, spread).await;
             let g = tracker.lock().unwrap();
-            let n = g.2 as f64;
+            let done = g.2 as f64;
+            let ms = |q: f64| g.1.value_at_quantile(q) as f64 / 1000.0;
             println!(
-                "BENCH provision_endpoints_per_sec {:.0} endpoints/s",
-                n / took.as_secs_f64()
+                "BENCH provision_endpoints_per_sec_c{n} {:.0} endpoints/s",
+                done / took.as_secs_f64()
             );
+            println!("BENCH provision_p50_ms_c{n} {:.2} ms", ms(0.50));
+            println!("BENCH provision_p99_ms_c{n} {:.2} ms", ms(0.99));
             println!(
-                "BENCH provision_p50_ms {:.2} ms",
-                g.1.value_at_quantile(0.50) as f64 / 1000.0
+                "BENCH provision_max_ms_c{n} {:.2} ms",
+                g.1.max() as f64 / 1000.0
             );
-            println!(
-                "BENCH provision_p99_ms {:.2} ms",
-                g.1.value_at_quantile(0.99) as f64 / 1000.0
-            );
-            println!("BENCH provision_max_ms {:.2} ms", g.1.max() as f64 / 1000.0);
-            println!("BENCH provision_endpoints {} endpoints", g.2);
+            println!("BENCH provision_endpoints_c{n} {} endpoints", g.2);
         }
         // Status turns Ready too (acks batched through Raft).
         let ctx = c.ctx(leader);

@@ -66,7 +66,8 @@ pub struct Config {
     /// Raft tick in milliseconds.
     #[arg(long, env = "ALKAID_TICK_MS", default_value_t = 20)]
     pub tick_ms: u64,
-    /// Milliseconds between batched acknowledgement proposals.
+    /// Least milliseconds between batched acknowledgement proposals (an ack arriving when
+    /// idle is proposed at once).
     #[arg(long, env = "ALKAID_ACK_INTERVAL_MS", default_value_t = 5)]
     pub ack_interval_ms: u64,
     /// Identity of this cluster's table history (same on every replica; change it when the

@@ -132,7 +132,7 @@ impl Feed {
             return Since::Gone;
         }
         let skip = (version - log.floor) as usize;
-        Since::Deltas(log.deltas.iter().skip(skip).cloned().collect())
+        Since::Deltas(log.deltas.range(skip..).cloned().collect())
     }
 
     /// Rows currently retained for `droplet` (for metrics and tests).

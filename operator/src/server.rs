@@ -36,7 +36,7 @@ pub struct Options {
     pub tls: Option<TlsConfig>,
     /// Silence after which a droplet is Unreachable.
     pub heartbeat_timeout: Duration,
-    /// How often the leader proposes batched acknowledgements.
+    /// Least time between two batched acknowledgement proposals (idle acks go at once).
     pub ack_interval: Duration,
     /// Identity of this cluster's table history, shared by all replicas.
     pub epoch: u64,

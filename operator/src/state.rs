@@ -144,7 +144,10 @@ impl Events {
                 oldest: ring.1,
             });
         }
-        Ok(ring.0.iter().filter(|c| c.index > after).cloned().collect())
+        // Indices only grow along the ring: find the first newer change by bisection, so
+        // a watcher that is nearly current costs O(log n), not a scan of the whole ring.
+        let first = ring.0.partition_point(|c| c.index <= after);
+        Ok(ring.0.range(first..).cloned().collect())
     }
 
     /// A receiver of the latest applied index with changes.

@@ -1,12 +1,16 @@
 //! Batching acknowledgements: stream tasks record the highest version each droplet applied;
-//! the leader's flush loop proposes them all as one [`Entry::Acks`] per interval, so status
-//! turns Ready with one Raft entry per interval however many agents acknowledge.
+//! the leader's flush loop proposes them as one [`Entry::Acks`]. An ack arriving when the
+//! loop is idle is proposed at once (no timer in the Ready path); acks arriving while one
+//! entry is in flight wait for it and go out together in the next, at most one entry per
+//! `interval`, so status turns Ready with a bounded number of Raft entries however many
+//! agents acknowledge.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use alkaid_model::DropletName;
+use tokio::sync::Notify;
 use tracing::Instrument as _;
 
 use crate::ctx::Ctx;
@@ -16,18 +20,27 @@ use crate::state::Entry;
 #[derive(Default)]
 pub struct AckBatcher {
     pending: Mutex<HashMap<DropletName, u64>>,
+    wake: Notify,
 }
 
 impl AckBatcher {
-    /// Records that `droplet` applied its table up to `version`.
+    /// Records that `droplet` applied its table up to `version`, and wakes the flush loop.
     pub fn record(&self, droplet: &DropletName, version: u64) {
-        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        match p.get_mut(droplet) {
-            Some(v) => *v = (*v).max(version),
-            None => {
-                p.insert(droplet.clone(), version);
+        {
+            let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            match p.get_mut(droplet) {
+                Some(v) => *v = (*v).max(version),
+                None => {
+                    p.insert(droplet.clone(), version);
+                }
             }
         }
+        self.wake.notify_one();
+    }
+
+    /// Waits until something was recorded since the last wait (returns at once if so).
+    pub async fn recorded(&self) {
+        self.wake.notified().await;
     }
 
     /// Takes everything pending, sorted by droplet (deterministic entries).
@@ -57,13 +70,16 @@ fn useful(ctx: &Ctx, acks: Vec<(DropletName, u64)>) -> Vec<(DropletName, u64)> {
     })
 }
 
-/// The leader's flush loop: every `interval`, propose what is pending. On a follower it
-/// only discards (agents re-acknowledge through Hello when they move to the new leader).
+/// The leader's flush loop: proposes what is pending as soon as something is, one entry in
+/// flight at a time and at most one per `interval`. On a follower it only discards (agents
+/// re-acknowledge through Hello when they move to the new leader).
 pub async fn flush_loop(ctx: std::sync::Arc<Ctx>, interval: Duration) {
-    let mut tick = tokio::time::interval(interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last = tokio::time::Instant::now();
     loop {
-        tick.tick().await;
+        ctx.acks.recorded().await;
+        // Rate bound only: when idle for `interval` already, this does not wait.
+        tokio::time::sleep_until(last + interval).await;
+        last = tokio::time::Instant::now();
         let acks = ctx.acks.take();
         if acks.is_empty() || !ctx.is_leader() {
             continue;
