@@ -121,13 +121,13 @@ impl Allocator for ControlAllocator {
             namespace: namespace.to_string(),
             name: name.to_string(),
         };
-        let resp = self
-            .client
-            .clone()
-            .release_endpoint(msg)
-            .await
-            .map_err(|s| status_error(namespace, name, &s))?;
-        Ok(resp.into_inner().released)
+        let resp = self.client.clone().release_endpoint(msg).await;
+        match resp {
+            Ok(r) => Ok(r.into_inner().released),
+            // Idempotent: an endpoint that is already gone has nothing left to release.
+            Err(s) if s.code() == tonic::Code::NotFound => Ok(false),
+            Err(s) => Err(status_error(namespace, name, &s)),
+        }
     }
 }
 

@@ -14,7 +14,7 @@ use rtnetlink::Handle;
 use std::time::Duration;
 
 use tokio::sync::{Mutex, watch};
-use tracing::{info, instrument, warn};
+use tracing::{debug, info, instrument, warn};
 
 use crate::alloc::{AllocateRequest, Allocator};
 use crate::cni::protocol::{AgentReply, AgentRequest, Command, EndpointInfo};
@@ -235,8 +235,6 @@ impl<A: Allocator, D: Dataplane> Endpoints<A, D> {
             info: None,
             attachment: None,
         });
-        // Without a record we clean up the interface but release nothing: a pod recreated
-        // under the same name may own that endpoint now.
         let known = self.records.path(&req.container_id, &req.ifname).exists();
         if let Some(att) = &record.attachment {
             self.dataplane.detach_endpoint(att).map_err(to_cni)?;
@@ -244,11 +242,26 @@ impl<A: Allocator, D: Dataplane> Endpoints<A, D> {
         netlink::delete_link(&self.host, &record.host_ifname)
             .await
             .map_err(to_cni)?;
-        if known {
-            self.alloc
+        // Without a record (an ADD that died before writing it, a wiped state dir) the
+        // endpoint may still be allocated: release it by (namespace, name), or a pod
+        // recreated under the same name would keep the stale one. Releasing a missing
+        // endpoint is success. Skipped only when another live record on this droplet holds
+        // that name: then a recreated pod's ADD came first and the endpoint is its.
+        let other_owner = !known
+            && self.records.all().iter().any(|r| {
+                r.namespace == record.namespace
+                    && r.name == record.name
+                    && (r.container_id != req.container_id || r.ifname != req.ifname)
+            });
+        if !other_owner {
+            let released = self
+                .alloc
                 .release(&record.namespace, &record.name)
                 .await
                 .map_err(to_cni)?;
+            debug!(released, "endpoint released");
+        }
+        if known {
             self.records.remove(&record).map_err(to_cni)?;
         }
         info!(known, "endpoint deleted");

@@ -484,3 +484,38 @@ async fn add_waits_until_the_endpoint_rows_are_programmed() {
     assert_eq!(run_cni(&h.env("DEL"), &h.conf()).await.0, 0);
     h.nothing_changed().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn del_without_a_record_releases_by_name() {
+    require_root!();
+    let h = Harness::start("norec").await;
+    let out = run_cni(&h.env("ADD"), &h.conf()).await;
+    assert_eq!(out.0, 0, "ADD failed: {}", out.1);
+    assert_eq!(h.alloc.allocated().len(), 1);
+    // The record is lost (a wiped state dir, an ADD that died before writing it).
+    for f in std::fs::read_dir(&h.state_dir).unwrap() {
+        std::fs::remove_file(f.unwrap().path()).unwrap();
+    }
+    let out = run_cni(&h.env("DEL"), &h.conf()).await;
+    assert_eq!(out, (0, String::new()), "DEL without a record");
+    // Released by (namespace, name): a pod recreated under the same name gets a fresh one.
+    assert!(
+        h.alloc.allocated().is_empty(),
+        "still allocated: {:?}",
+        h.alloc.allocated()
+    );
+    let out = run_cni(&h.env("DEL"), &h.conf()).await;
+    assert_eq!(
+        out,
+        (0, String::new()),
+        "releasing a missing endpoint is success"
+    );
+    let host = netlink::connect(Path::new("/")).unwrap();
+    assert!(
+        netlink::link_by_name(&host, &host_ifname(&h.container, "eth0"))
+            .await
+            .unwrap()
+            .is_none(),
+        "the host veth went with DEL"
+    );
+}
