@@ -8,7 +8,7 @@
 //! bounded per-droplet [`Feed`] and the touched objects into [`Events`], so whichever replica
 //! leads next can stream from its own state.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -156,11 +156,69 @@ impl Events {
     }
 }
 
+/// Object metadata the model does not keep: when an object last changed and how often its
+/// spec did (Kubernetes' `resourceVersion` and `generation`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ObjMeta {
+    /// Raft index of the entry that last changed the object (its spec, its phase, or a
+    /// counter such as a subnet's `allocated`).
+    pub resource_version: u64,
+    /// 1 on creation, +1 for every change of the spec.
+    pub generation: u64,
+}
+
+/// [`ObjMeta`] of every live object, maintained by [`Machine::apply`].
+#[derive(Default)]
+pub struct Metas(HashMap<ObjRef, ObjMeta>);
+
+impl Metas {
+    /// The metadata of `obj` (zero when unknown).
+    pub fn get(&self, obj: &ObjRef) -> ObjMeta {
+        self.0.get(obj).copied().unwrap_or_default()
+    }
+}
+
+/// An object as it reads at one point, to tell spec changes (new generation) from other
+/// changes (new resource version only).
+#[derive(PartialEq)]
+enum Seen {
+    Vpc(alkaid_model::resource::Vpc),
+    Subnet(alkaid_model::resource::Subnet),
+    Droplet(alkaid_model::resource::Droplet),
+    Endpoint(alkaid_model::resource::Endpoint),
+}
+
+impl Seen {
+    fn same_spec(&self, other: &Seen) -> bool {
+        match (self, other) {
+            (Seen::Vpc(a), Seen::Vpc(b)) => a.spec == b.spec,
+            (Seen::Subnet(a), Seen::Subnet(b)) => a.spec == b.spec,
+            (Seen::Droplet(a), Seen::Droplet(b)) => a.spec == b.spec,
+            (Seen::Endpoint(a), Seen::Endpoint(b)) => a.spec == b.spec,
+            _ => false,
+        }
+    }
+}
+
+fn observe(s: &ClusterState, obj: &ObjRef) -> Option<Seen> {
+    Some(match obj {
+        ObjRef::Vpc(n) => Seen::Vpc(s.get_vpc(n)?),
+        ObjRef::Subnet(n) => Seen::Subnet(s.get_subnet(n)?),
+        ObjRef::Droplet(d) => Seen::Droplet(s.get_droplet(d.as_str())?),
+        ObjRef::Endpoint(k) => Seen::Endpoint(s.get_endpoint(&k.namespace, &k.name)?),
+    })
+}
+
+struct Inner {
+    model: ClusterState,
+    metas: Metas,
+}
+
 /// The state shared between the store's driver (which applies) and the operator's tasks
 /// (which read). Applying takes the write lock; readers hold the read lock briefly and never
 /// across an await.
 pub struct Shared {
-    state: RwLock<ClusterState>,
+    state: RwLock<Inner>,
     applied: AtomicU64,
     applied_tx: watch::Sender<u64>,
     /// Per-droplet delta log for the programming streams.
@@ -174,7 +232,10 @@ impl Shared {
     /// change ring.
     pub fn new(max_rows: usize, max_events: usize) -> Arc<Self> {
         Arc::new(Self {
-            state: RwLock::new(ClusterState::new()),
+            state: RwLock::new(Inner {
+                model: ClusterState::new(),
+                metas: Metas::default(),
+            }),
             applied: AtomicU64::new(0),
             applied_tx: watch::channel(0).0,
             feed: Feed::new(max_rows),
@@ -184,7 +245,13 @@ impl Shared {
 
     /// Runs `f` on the current state (read lock; do not block inside).
     pub fn read<T>(&self, f: impl FnOnce(&ClusterState) -> T) -> T {
-        f(&self.state.read().unwrap_or_else(|e| e.into_inner()))
+        f(&self.state.read().unwrap_or_else(|e| e.into_inner()).model)
+    }
+
+    /// Runs `f` on the current state and the objects' metadata (read lock; do not block).
+    pub fn read_meta<T>(&self, f: impl FnOnce(&ClusterState, &Metas) -> T) -> T {
+        let g = self.state.read().unwrap_or_else(|e| e.into_inner());
+        f(&g.model, &g.metas)
     }
 
     /// Index of the last applied entry.
@@ -314,11 +381,64 @@ fn resolve(state: &ClusterState, entry: Entry) -> std::result::Result<Command, W
     })
 }
 
+/// Objects whose rendering a command may change besides the one it names (counters the
+/// model does not report as status changes).
+fn also_touched(state: &ClusterState, cmd: &Command) -> Option<ObjRef> {
+    match cmd {
+        Command::AllocateEndpoint { subnet, .. } => Some(ObjRef::Subnet(subnet.clone())),
+        Command::ReleaseEndpoint { namespace, name } => state
+            .get_endpoint(namespace, name)
+            .map(|e| ObjRef::Subnet(e.spec.subnet)),
+        _ => None,
+    }
+}
+
+/// Records in `metas` what entry `index` changed: `before` holds each candidate object as
+/// it read before the command; `phase` lists objects whose phase changed (changed for sure).
+fn stamp(
+    state: &ClusterState,
+    metas: &mut Metas,
+    index: u64,
+    before: Vec<(ObjRef, Option<Seen>)>,
+    phase: &[ObjRef],
+) {
+    for (obj, was) in before {
+        let now = observe(state, &obj);
+        let Some(now) = now else {
+            metas.0.remove(&obj);
+            continue;
+        };
+        let m = metas.0.entry(obj).or_default();
+        match was {
+            None => {
+                *m = ObjMeta {
+                    resource_version: index,
+                    generation: 1,
+                };
+            }
+            Some(was) => {
+                if !was.same_spec(&now) {
+                    m.generation += 1;
+                }
+                if was != now {
+                    m.resource_version = index;
+                }
+            }
+        }
+    }
+    for obj in phase {
+        if let Some(m) = metas.0.get_mut(obj) {
+            m.resource_version = index;
+        }
+    }
+}
+
 /// What the machine's snapshot holds besides the model's bytes.
 #[derive(Serialize, Deserialize)]
 struct Snap {
     applied: u64,
     model: Vec<u8>,
+    metas: Vec<(ObjRef, ObjMeta)>,
 }
 
 impl alkaid_store::StateMachine for Machine {
@@ -337,34 +457,48 @@ impl alkaid_store::StateMachine for Machine {
         let _span = tracing::trace_span!("apply", index).entered();
         let mut touched = Vec::new();
         let mut status = Vec::new();
-        let mut state = self.shared.state.write().unwrap_or_else(|e| e.into_inner());
+        let mut guard = self.shared.state.write().unwrap_or_else(|e| e.into_inner());
+        let Inner { model, metas } = &mut *guard;
         let mut run = |state: &mut ClusterState, cmd: Command| -> WireReply {
-            let name = named(&cmd);
+            let objs: Vec<ObjRef> = named(&cmd)
+                .into_iter()
+                .chain(also_touched(state, &cmd))
+                .collect();
+            let before: Vec<_> = objs
+                .iter()
+                .map(|o| (o.clone(), observe(state, o)))
+                .collect();
             let out = state.apply(cmd);
             if out.reply.is_ok() {
-                touched.extend(name);
-                touched.extend(out.status_changes.iter().map(|s| s.object.clone()));
+                let phase: Vec<ObjRef> = out
+                    .status_changes
+                    .iter()
+                    .map(|s| s.object.clone())
+                    .collect();
+                stamp(state, metas, index, before, &phase);
+                touched.extend(objs);
+                touched.extend(phase);
                 status.extend(out.status_changes);
                 self.shared.feed.push(out.deltas);
             }
             out.reply.map_err(|e| refusal(&e))
         };
         let reply = match entry {
-            Entry::Command(cmd) => run(&mut state, cmd),
+            Entry::Command(cmd) => run(model, cmd),
             Entry::Acks(acks) => {
                 for (droplet, version) in acks {
                     // Acks for droplets removed meanwhile are refused; that is fine.
-                    let _ = run(&mut state, Command::AckProgrammed { droplet, version });
+                    let _ = run(model, Command::AckProgrammed { droplet, version });
                 }
                 Ok(Reply::Done)
             }
-            alloc @ Entry::Allocate { .. } => match resolve(&state, alloc) {
-                Ok(cmd) => run(&mut state, cmd),
+            alloc @ Entry::Allocate { .. } => match resolve(model, alloc) {
+                Ok(cmd) => run(model, cmd),
                 Err(e) => Err(e),
             },
         };
         self.shared.set_applied(index);
-        drop(state);
+        drop(guard);
         if !touched.is_empty() {
             touched.sort();
             touched.dedup();
@@ -385,9 +519,13 @@ impl alkaid_store::StateMachine for Machine {
 
     fn snapshot(&self) -> Vec<u8> {
         let state = self.shared.state.read().unwrap_or_else(|e| e.into_inner());
+        let mut metas: Vec<(ObjRef, ObjMeta)> =
+            state.metas.0.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        metas.sort();
         postcard::to_allocvec(&Snap {
             applied: self.shared.applied(),
-            model: state.snapshot(),
+            model: state.model.snapshot(),
+            metas,
         })
         .expect("snapshots always encode")
     }
@@ -401,7 +539,10 @@ impl alkaid_store::StateMachine for Machine {
             .map(|d| (d.clone(), model.version(d.as_str())))
             .collect();
         let mut state = self.shared.state.write().unwrap_or_else(|e| e.into_inner());
-        *state = model;
+        *state = Inner {
+            model,
+            metas: Metas(snap.metas.into_iter().collect()),
+        };
         self.shared.feed.reset(versions);
         self.shared.set_applied(snap.applied);
         drop(state);

@@ -17,7 +17,7 @@ use tonic::{Request, Response, Status};
 use crate::ctx::Ctx;
 use crate::error::{Error, Result};
 use crate::pb::{self as conv, Kind, Obj};
-use crate::state::Entry;
+use crate::state::{Entry, ObjMeta};
 
 pub use read::WatchView;
 
@@ -62,20 +62,22 @@ impl ControlService {
                 refusal: crate::error::Refusal::of(&e),
                 message: e.to_string(),
             })?;
+            // Not stored, so no resource version or generation.
             return read::get(&scratch, kind, "", &name)
-                .map(|o| o.to_pb(0))
+                .map(|o| o.to_pb(ObjMeta::default()))
                 .ok_or(Error::NotFound {
                     kind: kind.name(),
                     name,
                 });
         }
         let reply = self.ctx.propose(&Entry::Command(cmd)).await?;
-        let rv = self.ctx.shared.applied();
-        Ok(match reply {
-            Reply::Vpc(v) => Obj::Vpc(v).to_pb(rv),
-            Reply::Subnet(s) => Obj::Subnet(s).to_pb(rv),
+        let obj = match reply {
+            Reply::Vpc(v) => Obj::Vpc(v),
+            Reply::Subnet(s) => Obj::Subnet(s),
             other => return Err(unexpected("apply", &other)),
-        })
+        };
+        let meta = self.ctx.shared.read_meta(|_, m| obj.meta_in(m));
+        Ok(obj.to_pb(meta))
     }
 
     async fn allocate(
@@ -114,8 +116,7 @@ impl ControlService {
         };
         let key = alloc.endpoint.clone();
         self.ctx.metrics.allocated(key.clone(), started);
-        let rv = self.ctx.shared.applied();
-        self.ctx.shared.read(|s| {
+        self.ctx.shared.read_meta(|s, metas| {
             let ep = read::get(s, Kind::Endpoint, &key.namespace, &key.name);
             let Some(Obj::Endpoint(e, waiting)) = ep else {
                 return Err(Error::NotFound {
@@ -123,8 +124,9 @@ impl ControlService {
                     name: key.to_string(),
                 });
             };
+            let obj = Obj::Endpoint(e, waiting);
             let pb::resource::Kind::Endpoint(pe) =
-                Obj::Endpoint(e, waiting).to_pb(rv).kind.expect("endpoint")
+                obj.to_pb(obj.meta_in(metas)).kind.expect("endpoint")
             else {
                 unreachable!("an endpoint converts to an endpoint");
             };
@@ -206,12 +208,14 @@ impl Control for ControlService {
         if r.name.is_empty() {
             return Err(Error::field("name", "missing").into());
         }
-        let rv = self.ctx.barrier(r.stale).await?;
-        let obj = self
-            .ctx
-            .shared
-            .read(|s| read::get(s, kind, &r.namespace, &r.name));
-        let obj = obj.ok_or_else(|| Error::NotFound {
+        self.ctx.barrier(r.stale).await?;
+        let obj = self.ctx.shared.read_meta(|s, metas| {
+            read::get(s, kind, &r.namespace, &r.name).map(|o| {
+                let meta = o.meta_in(metas);
+                (o, meta)
+            })
+        });
+        let (obj, meta) = obj.ok_or_else(|| Error::NotFound {
             kind: kind.name(),
             name: if r.namespace.is_empty() {
                 r.name.clone()
@@ -220,7 +224,7 @@ impl Control for ControlService {
             },
         })?;
         Ok(Response::new(pb::GetResponse {
-            resource: Some(obj.to_pb(rv)),
+            resource: Some(obj.to_pb(meta)),
         }))
     }
 
@@ -230,13 +234,15 @@ impl Control for ControlService {
         let kind = Kind::required("kind", r.kind)?;
         self.ctx.barrier(r.stale).await?;
         let ns = (!r.namespace.is_empty()).then_some(r.namespace.as_str());
-        let (rv, resources) = self.ctx.shared.read(|s| {
+        // Items carry their own resource versions; the list's is the applied index it was
+        // read at (a Watch from it misses nothing).
+        let (rv, resources) = self.ctx.shared.read_meta(|s, metas| {
             let rv = self.ctx.shared.applied();
             (
                 rv,
                 read::list(s, kind, ns)
                     .iter()
-                    .map(|o| o.to_pb(rv))
+                    .map(|o| o.to_pb(o.meta_in(metas)))
                     .collect(),
             )
         });
@@ -257,14 +263,14 @@ impl Control for ControlService {
         let mut view = WatchView::new(kind);
         let (mut cursor, initial) = if r.resource_version == 0 {
             ctx.barrier(false).await?;
-            ctx.shared.read(|s| {
+            ctx.shared.read_meta(|s, m| {
                 let rv = ctx.shared.applied();
-                (rv, view.start(s, rv, true))
+                (rv, view.start(s, m, rv, true))
             })
         } else {
             ctx.shared.events.since(r.resource_version)?;
             let rv = r.resource_version;
-            ctx.shared.read(|s| view.start(s, rv, false));
+            ctx.shared.read_meta(|s, m| view.start(s, m, rv, false));
             (rv, Vec::new())
         };
         let (tx, rx) = tokio::sync::mpsc::channel(256);
@@ -284,7 +290,9 @@ impl Control for ControlService {
                     }
                 };
                 for c in changes {
-                    let evs = ctx.shared.read(|s| view.changes(s, &c.touched, c.index));
+                    let evs = ctx
+                        .shared
+                        .read_meta(|s, m| view.changes(s, m, &c.touched, c.index));
                     cursor = c.index;
                     for ev in evs {
                         if tx.send(Ok(ev)).await.is_err() {
@@ -361,9 +369,9 @@ impl Control for ControlService {
             return Err(unexpected("register", &reply).into());
         };
         self.ctx.health.beat(&name);
-        let rv = self.ctx.shared.applied();
-        let pb::resource::Kind::Droplet(d) = Obj::Droplet(d).to_pb(rv).kind.expect("droplet")
-        else {
+        let obj = Obj::Droplet(d);
+        let meta = self.ctx.shared.read_meta(|_, m| obj.meta_in(m));
+        let pb::resource::Kind::Droplet(d) = obj.to_pb(meta).kind.expect("droplet") else {
             unreachable!("a droplet converts to a droplet");
         };
         Ok(Response::new(pb::RegisterDropletResponse {

@@ -7,6 +7,7 @@ use alkaid_model::{ClusterState, DropletName, ObjRef};
 use alkaid_proto::v1 as pb;
 
 use crate::pb::{Kind, Obj};
+use crate::state::{Metas, ObjMeta};
 
 fn endpoint(s: &ClusterState, ns: &str, name: &str) -> Option<Obj> {
     let e = s.get_endpoint(ns, name)?;
@@ -86,14 +87,22 @@ impl WatchView {
     }
 
     /// Takes in every current object; returns them as ADDED events when `emit`.
-    pub fn start(&mut self, s: &ClusterState, rv: u64, emit: bool) -> Vec<pb::WatchEvent> {
+    pub fn start(
+        &mut self,
+        s: &ClusterState,
+        metas: &Metas,
+        rv: u64,
+        emit: bool,
+    ) -> Vec<pb::WatchEvent> {
         let mut out = Vec::new();
         for &k in &self.kinds {
             for o in list(s, k, None) {
                 let (ns, name) = o.key();
-                let r = o.to_pb(0);
+                // What was sent is remembered without metadata, so only real changes count.
+                let r = o.to_pb(ObjMeta::default());
                 if emit {
-                    out.push(event(pb::watch_event::Type::Added, o.to_pb(rv), rv));
+                    let meta = o.meta_in(metas);
+                    out.push(event(pb::watch_event::Type::Added, o.to_pb(meta), rv));
                 }
                 self.known.insert((k, ns, name), r);
             }
@@ -105,19 +114,20 @@ impl WatchView {
         &mut self,
         key: WatchKey,
         now: Option<Obj>,
+        metas: &Metas,
         rv: u64,
         out: &mut Vec<pb::WatchEvent>,
     ) {
         use pb::watch_event::Type;
         match now {
             Some(o) => {
-                let r = o.to_pb(0);
+                let r = o.to_pb(ObjMeta::default());
                 let t = match self.known.get(&key) {
                     Some(old) if *old == r => return,
                     Some(_) => Type::Modified,
                     None => Type::Added,
                 };
-                out.push(event(t, o.to_pb(rv), rv));
+                out.push(event(t, o.to_pb(o.meta_in(metas)), rv));
                 self.known.insert(key, r);
             }
             None => {
@@ -129,7 +139,14 @@ impl WatchView {
         }
     }
 
-    fn diff_all(&mut self, s: &ClusterState, kind: Kind, rv: u64, out: &mut Vec<pb::WatchEvent>) {
+    fn diff_all(
+        &mut self,
+        s: &ClusterState,
+        metas: &Metas,
+        kind: Kind,
+        rv: u64,
+        out: &mut Vec<pb::WatchEvent>,
+    ) {
         let now: HashMap<WatchKey, Obj> = list(s, kind, None)
             .into_iter()
             .map(|o| {
@@ -145,12 +162,12 @@ impl WatchView {
             .collect();
         gone.sort();
         for k in gone {
-            self.diff_one(k, None, rv, out);
+            self.diff_one(k, None, metas, rv, out);
         }
         let mut now: Vec<(WatchKey, Obj)> = now.into_iter().collect();
         now.sort_by(|a, b| a.0.cmp(&b.0));
         for (k, o) in now {
-            self.diff_one(k, Some(o), rv, out);
+            self.diff_one(k, Some(o), metas, rv, out);
         }
     }
 
@@ -158,6 +175,7 @@ impl WatchView {
     pub fn changes(
         &mut self,
         s: &ClusterState,
+        metas: &Metas,
         touched: &[ObjRef],
         rv: u64,
     ) -> Vec<pb::WatchEvent> {
@@ -173,14 +191,14 @@ impl WatchView {
             roles |= kind != Kind::Endpoint;
             if self.kinds.contains(&kind) {
                 let now = get(s, kind, &ns, &name);
-                self.diff_one((kind, ns, name), now, rv, &mut out);
+                self.diff_one((kind, ns, name), now, metas, rv, &mut out);
             }
         }
         if roles {
             // Placements follow VPCs, subnets and droplet health; they are few, so re-list.
             for kind in [Kind::Bouncer, Kind::Divider] {
                 if self.kinds.contains(&kind) {
-                    self.diff_all(s, kind, rv, &mut out);
+                    self.diff_all(s, metas, kind, rv, &mut out);
                 }
             }
         }

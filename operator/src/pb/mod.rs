@@ -12,10 +12,13 @@ use alkaid_model::resource::{
     Bouncer, Condition, Divider, Droplet, Endpoint, Object, ObjectMeta, Subnet, SubnetSpec, Vpc,
     VpcSpec,
 };
-use alkaid_model::{Command, DropletName, EndpointAllocation, Ipv4Cidr, MacAddr, Vni};
+use alkaid_model::{
+    Command, DropletName, EndpointAllocation, EndpointKey, Ipv4Cidr, MacAddr, ObjRef, Vni,
+};
 use alkaid_proto::v1 as pb;
 
 use crate::error::{Error, Result};
+use crate::state::{Metas, ObjMeta};
 
 pub use rows::{Key, Row};
 
@@ -227,12 +230,12 @@ pub fn droplet_spec(spec: Option<&pb::DropletSpec>) -> Result<(Ipv4Addr, MacAddr
     Ok((ip, mac, spec.interface.clone(), spec.node.clone()))
 }
 
-fn out_meta(m: &ObjectMeta, rv: u64) -> Option<pb::ObjectMeta> {
+fn out_meta(m: &ObjectMeta, meta: ObjMeta) -> Option<pb::ObjectMeta> {
     Some(pb::ObjectMeta {
         name: m.name.clone(),
         namespace: m.namespace.clone().unwrap_or_default(),
-        generation: 0,
-        resource_version: rv,
+        generation: meta.generation,
+        resource_version: meta.resource_version,
         labels: Default::default(),
     })
 }
@@ -283,12 +286,33 @@ impl Obj {
         (m.namespace.clone().unwrap_or_default(), m.name.clone())
     }
 
-    /// The `alkaid.v1.Resource`, stamped with resource version `rv`.
-    pub fn to_pb(&self, rv: u64) -> pb::Resource {
+    /// The model object whose [`ObjMeta`] this object shows: itself, or for a bouncer or
+    /// divider the subnet or VPC it serves (placements change with their owner).
+    pub fn owner(&self) -> Option<ObjRef> {
+        Some(match self {
+            Obj::Vpc(o) => ObjRef::Vpc(o.metadata.name.clone()),
+            Obj::Subnet(o) => ObjRef::Subnet(o.metadata.name.clone()),
+            Obj::Bouncer(o) => ObjRef::Subnet(o.spec.subnet.clone()),
+            Obj::Divider(o) => ObjRef::Vpc(o.spec.vpc.clone()),
+            Obj::Droplet(o) => ObjRef::Droplet(DropletName::new(&o.metadata.name).ok()?),
+            Obj::Endpoint(o, _) => ObjRef::Endpoint(EndpointKey::new(
+                o.metadata.namespace.as_deref().unwrap_or_default(),
+                &o.metadata.name,
+            )),
+        })
+    }
+
+    /// This object's metadata out of `metas`.
+    pub fn meta_in(&self, metas: &Metas) -> ObjMeta {
+        self.owner().map(|o| metas.get(&o)).unwrap_or_default()
+    }
+
+    /// The `alkaid.v1.Resource`, stamped with `meta` (resource version, generation).
+    pub fn to_pb(&self, meta: ObjMeta) -> pb::Resource {
         use pb::resource::Kind as K;
         let kind = match self {
             Obj::Vpc(o) => K::Vpc(pb::Vpc {
-                metadata: out_meta(&o.metadata, rv),
+                metadata: out_meta(&o.metadata, meta),
                 spec: Some(pb::VpcSpec {
                     cidr: o.spec.cidr.to_string(),
                     dividers: o.spec.dividers,
@@ -303,7 +327,7 @@ impl Obj {
                 }),
             }),
             Obj::Subnet(o) => K::Subnet(pb::Subnet {
-                metadata: out_meta(&o.metadata, rv),
+                metadata: out_meta(&o.metadata, meta),
                 spec: Some(pb::SubnetSpec {
                     vpc: o.spec.vpc.clone(),
                     cidr: o.spec.cidr.to_string(),
@@ -320,7 +344,7 @@ impl Obj {
                 }),
             }),
             Obj::Bouncer(o) => K::Bouncer(pb::Bouncer {
-                metadata: out_meta(&o.metadata, rv),
+                metadata: out_meta(&o.metadata, meta),
                 spec: Some(pb::BouncerSpec {
                     subnet: o.spec.subnet.clone(),
                     droplet: o.spec.droplet.to_string(),
@@ -330,7 +354,7 @@ impl Obj {
                 }),
             }),
             Obj::Divider(o) => K::Divider(pb::Divider {
-                metadata: out_meta(&o.metadata, rv),
+                metadata: out_meta(&o.metadata, meta),
                 spec: Some(pb::DividerSpec {
                     vpc: o.spec.vpc.clone(),
                     droplet: o.spec.droplet.to_string(),
@@ -340,7 +364,7 @@ impl Obj {
                 }),
             }),
             Obj::Droplet(o) => K::Droplet(pb::Droplet {
-                metadata: out_meta(&o.metadata, rv),
+                metadata: out_meta(&o.metadata, meta),
                 spec: Some(pb::DropletSpec {
                     ip: o.spec.ip.to_string(),
                     mac: o.spec.mac.to_string(),
@@ -353,13 +377,13 @@ impl Obj {
                     conditions: Vec::new(),
                 }),
             }),
-            Obj::Endpoint(o, waiting) => K::Endpoint(endpoint_to_pb(o, waiting, rv)),
+            Obj::Endpoint(o, waiting) => K::Endpoint(endpoint_to_pb(o, waiting, meta)),
         };
         pb::Resource { kind: Some(kind) }
     }
 }
 
-fn endpoint_to_pb(o: &Endpoint, waiting: &[DropletName], rv: u64) -> pb::Endpoint {
+fn endpoint_to_pb(o: &Endpoint, waiting: &[DropletName], meta: ObjMeta) -> pb::Endpoint {
     let conditions = if waiting.is_empty() {
         Vec::new()
     } else {
@@ -374,7 +398,7 @@ fn endpoint_to_pb(o: &Endpoint, waiting: &[DropletName], rv: u64) -> pb::Endpoin
         }]
     };
     pb::Endpoint {
-        metadata: out_meta(&o.metadata, rv),
+        metadata: out_meta(&o.metadata, meta),
         spec: Some(pb::EndpointSpec {
             vpc: o.spec.vpc.clone(),
             subnet: o.spec.subnet.clone(),

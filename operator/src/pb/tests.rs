@@ -70,11 +70,15 @@ fn outbound_round_trips_the_spec() {
     let Command::ApplyVpc(v) = apply_command("r", &vpc_msg("v", "10.0.0.0/16")).unwrap() else {
         panic!("expected a vpc");
     };
-    let back = Obj::Vpc(v.clone()).to_pb(7);
+    let back = Obj::Vpc(v.clone()).to_pb(crate::state::ObjMeta {
+        resource_version: 7,
+        generation: 2,
+    });
     let pb::resource::Kind::Vpc(pv) = back.kind.as_ref().unwrap() else {
         panic!("expected a vpc");
     };
     assert_eq!(pv.metadata.as_ref().unwrap().resource_version, 7);
+    assert_eq!(pv.metadata.as_ref().unwrap().generation, 2);
     let again = vpc_from_pb("r", pv).unwrap();
     assert_eq!(again.spec, v.spec);
 }

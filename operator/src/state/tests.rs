@@ -147,3 +147,65 @@ fn acks_batch_turns_endpoint_ready_and_snapshot_round_trips() {
     assert_eq!(shared2.feed.since(&d1, 0), crate::feed::Since::Gone);
     assert!(matches!(shared2.events.since(1), Err(Error::TooOld { .. })));
 }
+
+#[test]
+fn metadata_tracks_last_change_and_spec_generation() {
+    let (mut m, shared) = machine();
+    let meta = |o: &ObjRef| shared.read_meta(|_, ms| ms.get(o));
+    let (v, s, d1) = (
+        ObjRef::Vpc("v".into()),
+        ObjRef::Subnet("s".into()),
+        ObjRef::Droplet(DropletName::new("d1").unwrap()),
+    );
+    let e1 = ObjRef::Endpoint(alkaid_model::EndpointKey::new("ns", "e1"));
+    let at = |rv, generation| ObjMeta {
+        resource_version: rv,
+        generation,
+    };
+    run(&mut m, 1, &droplet("d1", 1)).unwrap();
+    run(&mut m, 2, &vpc("v", "10.0.0.0/16")).unwrap();
+    run(&mut m, 3, &subnet("s", "v", "10.0.1.0/24")).unwrap();
+    assert_eq!(meta(&v), at(2, 1));
+    assert_eq!(meta(&d1), at(1, 1));
+    // The same spec again changes nothing: same version, same generation.
+    run(&mut m, 4, &vpc("v", "10.0.0.0/16")).unwrap();
+    assert_eq!(meta(&v), at(2, 1));
+    // A new spec: new version and generation.
+    let mut wider = VpcSpec::new("10.0.0.0/16".parse().unwrap());
+    wider.dividers += 1;
+    let cmd = Entry::Command(Command::ApplyVpc(Object::new("v", wider)));
+    run(&mut m, 5, &cmd).unwrap();
+    assert_eq!(meta(&v), at(5, 2));
+    // Allocating changes the endpoint (new) and its subnet's counter, not the subnet's spec.
+    let s_before = meta(&s);
+    run(&mut m, 6, &alloc("e1", "v", "s", "d1")).unwrap();
+    assert_eq!(meta(&e1), at(6, 1));
+    assert_eq!(meta(&s), at(6, s_before.generation));
+    // A heartbeat changes the droplet's status (lastSeen), not its spec.
+    let hb = Entry::Command(Command::DropletHeartbeat {
+        name: DropletName::new("d1").unwrap(),
+        seen: 42,
+    });
+    run(&mut m, 7, &hb).unwrap();
+    assert_eq!(meta(&d1), at(7, 1));
+    // The acknowledgement turns the endpoint Ready: a status change.
+    let ver = shared.read(|st| st.version("d1"));
+    run(
+        &mut m,
+        8,
+        &Entry::Acks(vec![(DropletName::new("d1").unwrap(), ver)]),
+    )
+    .unwrap();
+    assert_eq!(meta(&e1), at(8, 1));
+    // Metadata survives a snapshot; a deleted object has none.
+    let (mut m2, shared2) = machine();
+    m2.restore(&m.snapshot()).unwrap();
+    assert_eq!(shared2.read_meta(|_, ms| ms.get(&e1)), at(8, 1));
+    let rel = Entry::Command(Command::ReleaseEndpoint {
+        namespace: "ns".into(),
+        name: "e1".into(),
+    });
+    run(&mut m, 9, &rel).unwrap();
+    assert_eq!(meta(&e1), ObjMeta::default());
+    assert_eq!(meta(&s).resource_version, 9);
+}
