@@ -3,11 +3,14 @@
 //! of definite failures) and the read barrier.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use alkaid_model::Reply;
+use alkaid_proto::v1::control_client::ControlClient;
+use alkaid_store::transport::grpc::TlsConfig;
 use alkaid_store::{Node, ReadConsistency};
+use tonic::transport::Channel;
 
 use crate::error::{Error, Result};
 use crate::health::Health;
@@ -36,6 +39,10 @@ pub struct Ctx {
     pub health: Health,
     /// Prometheus metrics.
     pub metrics: Metrics,
+    /// Client TLS for calls to other replicas (forwarded heartbeats).
+    pub tls: Option<TlsConfig>,
+    /// A channel to the leader's control API, reused while the leader stays the same.
+    pub leader_channel: Mutex<Option<(String, Channel)>>,
 }
 
 impl Ctx {
@@ -49,6 +56,29 @@ impl Ctx {
             .get(&s.leader_id)
             .or_else(|| s.addresses.get(&s.leader_id))
             .cloned()
+    }
+
+    /// A Control client for the current leader (a cached lazy channel), if one is known.
+    ///
+    /// # Errors
+    /// [`Error::Store`] (config) for an address or TLS setup the channel refuses.
+    pub fn leader_client(&self) -> Result<Option<ControlClient<Channel>>> {
+        let Some(address) = self.leader_address() else {
+            return Ok(None);
+        };
+        let mut cached = self
+            .leader_channel
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some((a, ch)) = cached.as_ref()
+            && *a == address
+        {
+            return Ok(Some(ControlClient::new(ch.clone())));
+        }
+        let ch = alkaid_store::transport::grpc::channel(&address, self.tls.as_ref())
+            .map_err(|e| self.store_error("connect to the leader", e))?;
+        *cached = Some((address, ch.clone()));
+        Ok(Some(ControlClient::new(ch)))
     }
 
     /// Whether this replica leads now.

@@ -6,8 +6,13 @@
 //! Unreachable (the model re-places its roles and the new tables stream out); an
 //! Unreachable droplet that beats again is proposed Ready. A replica that just became
 //! leader gives every droplet a full `timeout` of grace, since it never saw their beats.
+//!
+//! Followers pass heartbeats on to the leader (see the Control API). The leader also
+//! refreshes the droplets' `lastSeen` through Raft, coalesced: once per period, one
+//! [`Entry::Seen`] names every droplet heard from since the last one, so `lastSeen` lags by
+//! at most `timeout / 4` and costs at most one entry per period (however many droplets).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -25,9 +30,17 @@ pub fn unix_millis() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
+#[derive(Default)]
+struct Beats {
+    /// Last sign of life per droplet.
+    last: HashMap<DropletName, Instant>,
+    /// Droplets heard from since `lastSeen` was last recorded.
+    fresh: BTreeSet<DropletName>,
+}
+
 /// Last heartbeat per droplet, as seen by this replica.
 pub struct Health {
-    last: Mutex<HashMap<DropletName, Instant>>,
+    last: Mutex<Beats>,
     /// Silence after which a droplet is Unreachable.
     pub timeout: Duration,
 }
@@ -36,7 +49,7 @@ impl Health {
     /// A tracker declaring droplets Unreachable after `timeout` of silence.
     pub fn new(timeout: Duration) -> Self {
         Self {
-            last: Mutex::new(HashMap::new()),
+            last: Mutex::new(Beats::default()),
             timeout,
         }
     }
@@ -44,17 +57,30 @@ impl Health {
     /// Records a sign of life from `droplet` now.
     pub fn beat(&self, droplet: &DropletName) {
         let now = Instant::now();
-        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
-        match last.get_mut(droplet) {
+        let mut b = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        match b.last.get_mut(droplet) {
             Some(t) => *t = now,
             None => {
-                last.insert(droplet.clone(), now);
+                b.last.insert(droplet.clone(), now);
             }
+        }
+        if !b.fresh.contains(droplet) {
+            b.fresh.insert(droplet.clone());
         }
     }
 
     fn snapshot(&self) -> HashMap<DropletName, Instant> {
-        self.last.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.last
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .last
+            .clone()
+    }
+
+    /// The droplets heard from since the last call, in name order.
+    pub fn take_fresh(&self) -> Vec<DropletName> {
+        let mut b = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        std::mem::take(&mut b.fresh).into_iter().collect()
     }
 }
 
@@ -93,6 +119,7 @@ pub async fn run(ctx: Arc<Ctx>) {
         tick.tick().await;
         if !ctx.is_leader() {
             since = None;
+            ctx.health.take_fresh();
             continue;
         }
         let since = *since.get_or_insert_with(Instant::now);
@@ -121,6 +148,17 @@ pub async fn run(ctx: Arc<Ctx>) {
             };
             if let Err(e) = ctx.propose(&Entry::Command(cmd)).await {
                 tracing::warn!(droplet = %name, error = %e, "could not record droplet health; retrying");
+            }
+        }
+        let droplets = ctx.health.take_fresh();
+        if !droplets.is_empty() {
+            let seen = Entry::Seen {
+                droplets,
+                at: unix_millis(),
+            };
+            if let Err(e) = ctx.propose(&seen).await {
+                // The next beats refresh it; lastSeen is informational only.
+                tracing::debug!(error = %e, "could not record lastSeen");
             }
         }
     }

@@ -129,6 +129,8 @@ pub async fn start(opts: Options, listeners: Listeners) -> Result<Running> {
         acks: AckBatcher::default(),
         health: Health::new(opts.heartbeat_timeout),
         metrics: Metrics::new(),
+        tls: opts.tls.clone(),
+        leader_channel: std::sync::Mutex::new(None),
     });
     let control = ControlService::new(ctx.clone()).into_server();
     let programming = ProgrammingService::new(ctx.clone()).into_server();

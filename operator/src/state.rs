@@ -47,6 +47,14 @@ pub enum Entry {
     },
     /// Many `AckProgrammed` in one entry (the leader batches agents' acknowledgements).
     Acks(Vec<(DropletName, u64)>),
+    /// `DropletHeartbeat` for every droplet the leader heard from in one health period,
+    /// stamped with the leader's wall clock `at` (Unix milliseconds).
+    Seen {
+        /// Droplets heard from.
+        droplets: Vec<DropletName>,
+        /// The `lastSeen` stamp.
+        at: u64,
+    },
 }
 
 impl Entry {
@@ -489,6 +497,13 @@ impl alkaid_store::StateMachine for Machine {
                 for (droplet, version) in acks {
                     // Acks for droplets removed meanwhile are refused; that is fine.
                     let _ = run(model, Command::AckProgrammed { droplet, version });
+                }
+                Ok(Reply::Done)
+            }
+            Entry::Seen { droplets, at } => {
+                for name in droplets {
+                    // A droplet removed meanwhile is refused; that is fine.
+                    let _ = run(model, Command::DropletHeartbeat { name, seen: at });
                 }
                 Ok(Reply::Done)
             }

@@ -29,6 +29,9 @@ pub struct ControlService {
 
 type Resp<T> = std::result::Result<Response<T>, Status>;
 
+/// Request metadata marking a heartbeat a follower passed on to the leader.
+const FORWARDED: &str = "alkaid-forwarded";
+
 fn unexpected(what: &str, r: &Reply) -> Error {
     Error::Refused {
         refusal: crate::error::Refusal::Internal,
@@ -381,14 +384,27 @@ impl Control for ControlService {
 
     #[tracing::instrument(skip_all, fields(droplet = %req.get_ref().name))]
     async fn heartbeat(&self, req: Request<pb::HeartbeatRequest>) -> Resp<pb::HeartbeatResponse> {
+        let forwarded = req.metadata().contains_key(FORWARDED);
         let r = req.into_inner();
         let name = conv::droplet_name("name", &r.name)?;
         if !self.ctx.is_leader() {
-            // Health is tracked by the leader's clock: send heartbeats there.
-            return Err(Error::NotLeader {
-                leader: self.ctx.leader_address(),
-            }
-            .into());
+            // Health is tracked by the leader's clock: pass the beat on (once: a replica that
+            // is not the leader either answers with the hint instead of forwarding again).
+            let client = if forwarded {
+                None
+            } else {
+                self.ctx.leader_client()?
+            };
+            let Some(mut client) = client else {
+                return Err(Error::NotLeader {
+                    leader: self.ctx.leader_address(),
+                }
+                .into());
+            };
+            let mut fwd = Request::new(r);
+            fwd.metadata_mut()
+                .insert(FORWARDED, tonic::metadata::MetadataValue::from_static("1"));
+            return client.heartbeat(fwd).await;
         }
         if self
             .ctx

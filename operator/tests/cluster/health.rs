@@ -98,3 +98,69 @@ async fn silent_droplet_is_unreachable_and_its_roles_move() {
     drop(all);
     c.shutdown().await;
 }
+
+/// A heartbeat sent to a follower reaches the leader (forwarded once), and `lastSeen` is
+/// refreshed through Raft at most once per health period however often droplets beat.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn follower_forwards_heartbeats_and_last_seen_is_coalesced() {
+    let period = Duration::from_millis(100);
+    let c = Cluster::start(3, None, |o| o.heartbeat_timeout = period * 4).await;
+    let leader = c.leader(WAIT).await;
+    let follower = (leader + 1) % 3;
+    let spec = pb::DropletSpec {
+        ip: "10.200.0.1".into(),
+        mac: "02:00:0a:c8:00:01".into(),
+        interface: "eth0".into(),
+        node: "d1".into(),
+    };
+    c.client(leader)
+        .await
+        .register_droplet(pb::RegisterDropletRequest {
+            name: "d1".into(),
+            spec: Some(spec),
+        })
+        .await
+        .unwrap();
+    let ctx = c.ctx(leader);
+    let last_seen = || {
+        ctx.shared
+            .read(|s| s.get_droplet("d1").unwrap().status.unwrap().last_seen)
+    };
+    let registered = last_seen();
+    let from = ctx.shared.applied();
+    let started = std::time::Instant::now();
+    let mut api = c.client(follower).await;
+    for _ in 0..50 {
+        api.heartbeat(pb::HeartbeatRequest {
+            name: "d1".into(),
+            applied_version: 0,
+        })
+        .await
+        .expect("a follower forwards heartbeats to the leader");
+    }
+    // Unknown droplets are still refused, through the forward.
+    let err = api
+        .heartbeat(pb::HeartbeatRequest {
+            name: "nope".into(),
+            applied_version: 0,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::NotFound, "{err}");
+    eventually(WAIT, "lastSeen refreshed", || last_seen() > registered).await;
+    let elapsed = started.elapsed();
+    let d1 = alkaid_model::ObjRef::Droplet(alkaid_model::DropletName::new("d1").unwrap());
+    let entries = ctx
+        .shared
+        .events
+        .since(from)
+        .unwrap()
+        .iter()
+        .filter(|ch| ch.touched.contains(&d1))
+        .count() as u128;
+    assert!(
+        entries <= elapsed.as_millis() / period.as_millis() + 2,
+        "{entries} lastSeen entries for 51 beats in {elapsed:?}"
+    );
+    c.shutdown().await;
+}
