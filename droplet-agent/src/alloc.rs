@@ -60,20 +60,56 @@ pub trait Allocator: Send + Sync + 'static {
     fn release(&self, namespace: &str, name: &str) -> impl Future<Output = Result<bool>> + Send;
 }
 
-/// [`Allocator`] over the operator's control API.
+/// [`Allocator`] over the operator's control API. Any replica accepts (followers forward to
+/// the leader); a replica that cannot be reached (down, restarting) is skipped for the next.
 #[derive(Clone, Debug)]
 pub struct ControlAllocator {
-    client: ControlClient<Channel>,
+    clients: Vec<ControlClient<Channel>>,
     droplet: String,
+    // The replica that answered last is tried first.
+    first: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl ControlAllocator {
     /// Uses `channel` (lazily connected) for endpoints on `droplet`.
     pub fn new(channel: Channel, droplet: impl Into<String>) -> Self {
+        Self::with_replicas(vec![channel], droplet)
+    }
+
+    /// One lazily connected channel per operator replica, tried in turn.
+    pub fn with_replicas(channels: Vec<Channel>, droplet: impl Into<String>) -> Self {
         Self {
-            client: ControlClient::new(channel),
+            clients: channels.into_iter().map(ControlClient::new).collect(),
             droplet: droplet.into(),
+            first: std::sync::Arc::default(),
         }
+    }
+
+    /// Calls `f` on each replica in turn, from the last good one, until one answers with
+    /// anything but UNAVAILABLE (connection refused, no leader yet).
+    async fn call<T, F, Fut>(&self, f: F) -> Result<T, tonic::Status>
+    where
+        F: Fn(ControlClient<Channel>) -> Fut,
+        Fut: Future<Output = Result<T, tonic::Status>>,
+    {
+        use std::sync::atomic::Ordering;
+        let n = self.clients.len().max(1);
+        let start = self.first.load(Ordering::Relaxed);
+        let mut last = tonic::Status::unavailable("no operator configured");
+        for i in 0..n {
+            let idx = (start + i) % n;
+            let Some(client) = self.clients.get(idx) else {
+                break;
+            };
+            match f(client.clone()).await {
+                Err(s) if s.code() == tonic::Code::Unavailable => last = s,
+                other => {
+                    self.first.store(idx, Ordering::Relaxed);
+                    return other;
+                }
+            }
+        }
+        Err(last)
     }
 }
 
@@ -102,9 +138,10 @@ impl Allocator for ControlAllocator {
             pod: req.pod.clone(),
         };
         let resp = self
-            .client
-            .clone()
-            .allocate_endpoint(msg)
+            .call(|mut c| {
+                let msg = msg.clone();
+                async move { c.allocate_endpoint(msg).await }
+            })
             .await
             .map_err(|s| status_error(&req.namespace, &req.name, &s))?
             .into_inner();
@@ -121,7 +158,12 @@ impl Allocator for ControlAllocator {
             namespace: namespace.to_string(),
             name: name.to_string(),
         };
-        let resp = self.client.clone().release_endpoint(msg).await;
+        let resp = self
+            .call(|mut c| {
+                let msg = msg.clone();
+                async move { c.release_endpoint(msg).await }
+            })
+            .await;
         match resp {
             Ok(r) => Ok(r.into_inner().released),
             // Idempotent: an endpoint that is already gone has nothing left to release.

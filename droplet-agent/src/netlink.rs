@@ -42,6 +42,8 @@ pub struct VethConfig {
     pub address: Ipv4Net,
     /// The subnet gateway (default route).
     pub gateway: Ipv4Addr,
+    /// Turn tx checksum offload off in the pod (XDP at the endpoint, rule 5).
+    pub tx_checksum_off: bool,
 }
 
 /// What was built.
@@ -270,11 +272,15 @@ async fn configure_pod_side(h: &Handle, cfg: &VethConfig) -> Result<()> {
         .map_err(|e| Error::netlink("add default route", cfg.gateway.to_string(), e))?;
     // xdp-on-veth rule 5: a CHECKSUM_PARTIAL skb through XDP on veth leaves with a bad L4
     // checksum, so the pod computes checksums itself.
-    sys::set_tx_checksum(&cfg.ifname, false).map_err(|source| Error::Ethtool {
-        op: "tx checksum off",
-        ifname: cfg.ifname.clone(),
-        source,
-    })?;
+    // The TC hook keeps CHECKSUM_PARTIAL valid (adjust_room moves csum_start), so pods
+    // behind it keep tx offload and TSO.
+    if cfg.tx_checksum_off {
+        sys::set_tx_checksum(&cfg.ifname, false).map_err(|source| Error::Ethtool {
+            op: "tx checksum off",
+            ifname: cfg.ifname.clone(),
+            source,
+        })?;
+    }
     // Rule 1: frames XDP_REDIRECTed into the host end (native mode) are dropped unless the
     // peer, this end, has GRO on (or an XDP program).
     sys::set_gro(&cfg.ifname, true).map_err(|source| Error::Ethtool {

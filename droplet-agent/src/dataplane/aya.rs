@@ -17,14 +17,14 @@ use std::sync::Mutex;
 
 use alkaid_model::table::{EndpointEntry, NetworkEntry, PeerEntry, VpcEntry};
 use alkaid_model::{Ipv4Cidr, MacAddr, RowKey, RowValue, Table, Vni};
-use alkaid_xdp::{Listing, Mode, Prog, Programs};
+use alkaid_xdp::{Listing, Mode, Prog, Programs, TcProg};
 use alkaid_xdp_common::{
-    AgentEndpoint, Config, ENDPOINT_F_LOCAL, EndpointValue, MAX_BOUNCERS, MAX_DIVIDERS,
-    NetworkValue, VpcValue, ip, ip_octets, network_prefix_len,
+    AgentEndpoint, CONFIG_F_TC_DECAP, Config, ENDPOINT_F_LOCAL, EndpointValue, MAX_BOUNCERS,
+    MAX_DIVIDERS, NetworkValue, VpcValue, ip, ip_octets, network_prefix_len,
 };
 use tracing::warn;
 
-use super::{ApplyReport, Counters, Dataplane, EndpointAttachment};
+use super::{ApplyReport, Counters, Dataplane, EndpointAttachment, EndpointHook};
 use crate::error::{Error, Result};
 use crate::sync::MapOp;
 
@@ -39,14 +39,19 @@ pub struct AyaConfig {
     pub droplet_mac: [u8; 6],
     /// The underlay NIC's ifindex (`transit` attaches there).
     pub underlay_ifindex: u32,
+    /// Its name (TC attachments resolve names in the agent's netns).
+    pub underlay_ifname: String,
     /// Underlay MTU.
     pub underlay_mtu: u32,
     /// The virtual gateway MAC pods resolve every address to.
     pub gateway_mac: [u8; 6],
     /// Attach mode on the underlay NIC.
     pub underlay_mode: Mode,
-    /// Attach mode on endpoint veths (generic keeps the pod's TSO, rule 4).
+    /// XDP attach mode on endpoint veths with [`EndpointHook::Xdp`] (generic keeps the pod's
+    /// TSO, rule 4).
     pub endpoint_mode: Mode,
+    /// Where the endpoint data path runs.
+    pub endpoint_hook: EndpointHook,
 }
 
 struct Inner {
@@ -76,9 +81,21 @@ fn fixed<const N: usize>(ips: &[Ipv4Addr]) -> [u32; N] {
     out
 }
 
+/// Pin paths of an endpoint's XDP and TC links.
+fn endpoint_links(cfg: &AyaConfig, host_ifname: &str) -> (PathBuf, PathBuf) {
+    let links = cfg.pin_dir.join("links");
+    (
+        links.join(host_ifname),
+        // bpffs refuses dots in names.
+        links.join(format!("tc-{host_ifname}")),
+    )
+}
+
 impl AyaDataplane {
     /// Loads the programs, adopting maps pinned by a previous agent, writes CONFIG, and
-    /// attaches `transit` to the underlay NIC through a pinned link.
+    /// attaches `transit` (and with [`EndpointHook::Tc`], `transit_tc` behind it with
+    /// `CONFIG_F_TC_DECAP`) to the underlay NIC through pinned links; links a previous agent
+    /// pinned are switched to the new programs atomically, rows are left as they are.
     ///
     /// # Errors
     /// [`Error::Dataplane`] without root/CAP_BPF, if `pin_dir` is not on a bpffs, or if the
@@ -87,20 +104,31 @@ impl AyaDataplane {
         let links = cfg.pin_dir.join("links");
         std::fs::create_dir_all(&links).map_err(|e| Error::io("create pin dir", &links, e))?;
         let mut progs = Programs::load_pinned(&cfg.pin_dir.join("maps")).map_err(dp_err("load"))?;
-        let maps = progs.maps_mut();
-        maps.set_config(&Config {
+        let tc = cfg.endpoint_hook == EndpointHook::Tc;
+        let config = |flags| Config {
             droplet_ip: ip(cfg.droplet_ip.octets()),
             underlay_ifindex: cfg.underlay_ifindex,
             mtu: cfg.underlay_mtu,
-            flags: 0,
+            flags,
             droplet_mac: cfg.droplet_mac,
             gateway_mac: cfg.gateway_mac,
             default_peer_mac: [0; 6],
             _pad: [0; 2],
-        })
-        .map_err(dp_err("write config"))?;
-        maps.add_tx_port(cfg.underlay_ifindex)
+        };
+        let transit_tc = links.join("transit_tc");
+        if !tc {
+            // Local deliveries back in XDP before `transit_tc` goes (a hook switch).
+            progs
+                .maps_mut()
+                .set_config(&config(0))
+                .map_err(dp_err("write config"))?;
+            let _ = std::fs::remove_file(&transit_tc);
+        }
+        progs
+            .maps_mut()
+            .add_tx_port(cfg.underlay_ifindex)
             .map_err(dp_err("add tx port"))?;
+        // A pinned link is switched to the new program atomically (a restart adopts it).
         progs
             .attach_pinned(
                 Prog::Transit,
@@ -109,6 +137,16 @@ impl AyaDataplane {
                 &links.join("transit"),
             )
             .map_err(dp_err("attach transit"))?;
+        if tc {
+            // `transit_tc` is in place before XDP starts passing local deliveries up to it.
+            progs
+                .attach_tc_pinned(TcProg::Transit, &cfg.underlay_ifname, &transit_tc)
+                .map_err(dp_err("attach transit_tc"))?;
+            progs
+                .maps_mut()
+                .set_config(&config(CONFIG_F_TC_DECAP))
+                .map_err(dp_err("write config"))?;
+        }
         Ok(Self {
             inner: Mutex::new(Inner {
                 progs,
@@ -393,12 +431,27 @@ impl Dataplane for AyaDataplane {
 
     fn attach_endpoint(&self, ep: &EndpointAttachment) -> Result<()> {
         self.with(|inner| {
-            let link = inner.cfg.pin_dir.join("links").join(&ep.host_ifname);
+            let (xdp_link, tc_link) = endpoint_links(&inner.cfg, &ep.host_ifname);
             let mode = inner.cfg.endpoint_mode;
-            inner
-                .progs
-                .attach_pinned(Prog::Agent, ep.host_ifindex, mode, &link)
-                .map_err(dp_err("attach agent"))?;
+            // The other hook's link (a hook switch across a restart) goes only once this
+            // one is attached: never a moment without a program.
+            let stale = match inner.cfg.endpoint_hook {
+                EndpointHook::Tc => {
+                    inner
+                        .progs
+                        .attach_tc_pinned(TcProg::Agent, &ep.host_ifname, &tc_link)
+                        .map_err(dp_err("attach agent_tc"))?;
+                    xdp_link
+                }
+                EndpointHook::Xdp => {
+                    inner
+                        .progs
+                        .attach_pinned(Prog::Agent, ep.host_ifindex, mode, &xdp_link)
+                        .map_err(dp_err("attach agent"))?;
+                    tc_link
+                }
+            };
+            let _ = std::fs::remove_file(stale);
             let maps = inner.progs.maps_mut();
             maps.add_tx_port(ep.host_ifindex)
                 .map_err(dp_err("add tx port"))?;
@@ -435,9 +488,10 @@ impl Dataplane for AyaDataplane {
 
     fn detach_endpoint(&self, ep: &EndpointAttachment) -> Result<bool> {
         self.with(|inner| {
-            let link = inner.cfg.pin_dir.join("links").join(&ep.host_ifname);
             // Unpinning drops the last reference to the link; the veth is going away anyway.
-            let _ = std::fs::remove_file(&link);
+            let (xdp_link, tc_link) = endpoint_links(&inner.cfg, &ep.host_ifname);
+            let _ = std::fs::remove_file(xdp_link);
+            let _ = std::fs::remove_file(tc_link);
             let maps = inner.progs.maps_mut();
             let had = maps
                 .remove_agent_endpoint(ep.host_ifindex)

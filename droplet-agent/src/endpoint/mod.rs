@@ -41,6 +41,9 @@ pub struct EndpointsConfig {
     pub state_dir: PathBuf,
     /// MTU of endpoint interfaces (underlay MTU minus [`ENCAP_OVERHEAD`]).
     pub mtu: u32,
+    /// Turn tx checksum offload (hence TSO) off inside the pod: needed when XDP runs at the
+    /// endpoint (xdp-on-veth rule 5); the TC hook keeps every offload.
+    pub pod_tx_checksum_off: bool,
 }
 
 /// The agent's CNI backend.
@@ -191,6 +194,7 @@ impl<A: Allocator, D: Dataplane> Endpoints<A, D> {
             mtu: self.cfg.mtu,
             address: alloc.address,
             gateway: alloc.gateway,
+            tx_checksum_off: self.cfg.pod_tx_checksum_off,
         };
         let veth = netlink::create_veth(&self.host, &cfg).await?;
         let attachment = EndpointAttachment {
@@ -320,7 +324,10 @@ impl<A: Allocator, D: Dataplane> Endpoints<A, D> {
                     .any(|(d, g)| d.prefix_len() == 0 && *g == Some(info.gateway)),
                 format!("no default route via {}", info.gateway),
             ),
-            (state.tx_checksum, "tx checksum offload is on".to_string()),
+            (
+                self.cfg.pod_tx_checksum_off && state.tx_checksum,
+                "tx checksum offload is on".to_string(),
+            ),
         ];
         if let Some((_, what)) = problems.into_iter().find(|(bad, _)| *bad) {
             return Err(fail(format!("{}: {what}", info.ifname)));

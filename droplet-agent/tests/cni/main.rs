@@ -88,6 +88,7 @@ impl Harness {
             EndpointsConfig {
                 state_dir: state_dir.clone(),
                 mtu: UNDERLAY_MTU - ENCAP_OVERHEAD,
+                pod_tx_checksum_off: true,
             },
             Arc::clone(&alloc),
             Arc::clone(&dataplane),
@@ -388,6 +389,7 @@ async fn restarted_agent_restores_attachments_from_records() {
         EndpointsConfig {
             state_dir: h.state_dir.clone(),
             mtu: UNDERLAY_MTU - ENCAP_OVERHEAD,
+            pod_tx_checksum_off: true,
         },
         Arc::new(FakeAllocator::new("10.77.0.0/24".parse().unwrap(), 7001)),
         Arc::clone(&fresh),
@@ -402,6 +404,7 @@ async fn restarted_agent_restores_attachments_from_records() {
         EndpointsConfig {
             state_dir: h.state_dir.clone(),
             mtu: 1442,
+            pod_tx_checksum_off: true,
         },
         Arc::new(FakeAllocator::new("10.77.0.0/24".parse().unwrap(), 7001)),
         Arc::clone(&again),
@@ -447,6 +450,7 @@ async fn add_waits_until_the_endpoint_rows_are_programmed() {
             EndpointsConfig {
                 state_dir: h.state_dir.clone(),
                 mtu: 1442,
+                pod_tx_checksum_off: true,
             },
             Arc::clone(&h.alloc),
             Arc::clone(&h.dataplane),

@@ -4,7 +4,9 @@
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
-use alkaid_agent::dataplane::{AyaConfig, AyaDataplane, Dataplane, EndpointAttachment};
+use alkaid_agent::dataplane::{
+    AyaConfig, AyaDataplane, Dataplane, EndpointAttachment, EndpointHook,
+};
 use alkaid_agent::netlink;
 use alkaid_agent::sync::{self, MapOp};
 use alkaid_model::table::{EndpointEntry, LocalEndpoint, NetworkEntry, PeerEntry, VpcEntry};
@@ -165,10 +167,12 @@ async fn rows_attach_and_adoption_over_pinned_maps() {
         droplet_ip: ip("192.168.50.1"),
         droplet_mac: [2, 0, 0, 0, 0, 1],
         underlay_ifindex: underlay,
+        underlay_ifname: u.clone(),
         underlay_mtu: 1500,
         gateway_mac: [2, 0xa1, 0xca, 0x1d, 0, 1],
         underlay_mode: alkaid_xdp::Mode::Generic,
         endpoint_mode: alkaid_xdp::Mode::Generic,
+        endpoint_hook: EndpointHook::Xdp,
     };
     let dp = AyaDataplane::open(cfg.clone()).unwrap();
     let report = dp

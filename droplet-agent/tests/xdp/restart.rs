@@ -5,10 +5,12 @@
 
 use std::path::{Path, PathBuf};
 
-use alkaid_agent::dataplane::{AyaConfig, AyaDataplane, Dataplane, EndpointAttachment};
+use alkaid_agent::dataplane::{
+    AyaConfig, AyaDataplane, Dataplane, EndpointAttachment, EndpointHook,
+};
 use alkaid_agent::sync::{self, MapOp};
 use alkaid_model::{RowKey, Vni};
-use alkaid_xdp::{Prog, Programs};
+use alkaid_xdp::{Prog, Programs, TcProg};
 
 use super::{Cleanup, desired, ip, skip_reason, veth};
 
@@ -60,46 +62,78 @@ fn geneve_to_local() -> Vec<u8> {
     frame
 }
 
-/// The packet through `transit` over the pinned maps: delivered (redirected into the veth).
-fn assert_delivers(probe: &Programs, step: &str) {
-    let r = probe
-        .test_run(Prog::Transit, &geneve_to_local(), None, 1)
-        .unwrap();
-    assert_eq!(
-        r.action,
-        XDP_REDIRECT,
-        "{step}: a packet for the local endpoint was not delivered; counters {:?}",
-        probe.counters().unwrap().drops
-    );
+const XDP_PASS: u32 = 2;
+const TC_ACT_REDIRECT: u32 = 7;
+
+/// The packet through the underlay NIC's programs over the pinned maps: delivered. XDP hook:
+/// `transit` redirects it into the veth. TC hook: `transit` passes it up
+/// (`CONFIG_F_TC_DECAP`) and `transit_tc` redirects it into the pod.
+fn assert_delivers(probe: &Programs, hook: EndpointHook, step: &str) {
+    let frame = geneve_to_local();
+    let xdp = probe.test_run(Prog::Transit, &frame, None, 1).unwrap();
+    let counters = || probe.counters().unwrap().drops;
+    match hook {
+        EndpointHook::Xdp => assert_eq!(
+            xdp.action,
+            XDP_REDIRECT,
+            "{step}: a packet for the local endpoint was not delivered; {:?}",
+            counters()
+        ),
+        EndpointHook::Tc => {
+            assert_eq!(xdp.action, XDP_PASS, "{step}: not passed up to TC");
+            let tc = probe.test_run_tc(TcProg::Transit, &frame, 1).unwrap();
+            assert_eq!(
+                tc.action,
+                TC_ACT_REDIRECT,
+                "{step}: transit_tc did not deliver; {:?}",
+                counters()
+            );
+        }
+    }
 }
 
-pub(super) fn cfg(pins: &Path, underlay: u32) -> AyaConfig {
+pub(super) fn cfg(pins: &Path, underlay: u32, underlay_ifname: &str) -> AyaConfig {
+    cfg_hook(pins, underlay, underlay_ifname, EndpointHook::Xdp)
+}
+
+fn cfg_hook(pins: &Path, underlay: u32, underlay_ifname: &str, hook: EndpointHook) -> AyaConfig {
     AyaConfig {
         pin_dir: pins.to_owned(),
         droplet_ip: ip("192.168.50.1"),
         droplet_mac: [2, 0, 0, 0, 0, 1],
         underlay_ifindex: underlay,
+        underlay_ifname: underlay_ifname.into(),
         underlay_mtu: 1500,
         gateway_mac: [2, 0xa1, 0xca, 0x1d, 0, 1],
         underlay_mode: alkaid_xdp::Mode::Generic,
         endpoint_mode: alkaid_xdp::Mode::Generic,
+        endpoint_hook: hook,
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn restart_adopts_and_never_stops_delivery() {
+async fn restart_adopts_and_never_stops_delivery_xdp() {
+    restart_case(EndpointHook::Xdp, "x").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_adopts_and_never_stops_delivery_tc() {
+    restart_case(EndpointHook::Tc, "t").await;
+}
+
+async fn restart_case(hook: EndpointHook, tag: &str) {
     if let Some(why) = skip_reason() {
         eprintln!("skipped: {why}");
         return;
     }
     let pid = std::process::id() % 100_000;
     let (u, up, e, ep) = (
-        format!("aru{pid}"),
-        format!("arv{pid}"),
-        format!("are{pid}"),
-        format!("arf{pid}"),
+        format!("ar{tag}u{pid}"),
+        format!("ar{tag}v{pid}"),
+        format!("ar{tag}e{pid}"),
+        format!("ar{tag}f{pid}"),
     );
-    let pins = PathBuf::from(format!("/sys/fs/bpf/alkaid-agent-restart-{pid}"));
+    let pins = PathBuf::from(format!("/sys/fs/bpf/alkaid-agent-restart-{tag}-{pid}"));
     let _cleanup = Cleanup {
         links: vec![u.clone(), e.clone()],
         pins: pins.clone(),
@@ -116,7 +150,7 @@ async fn restart_adopts_and_never_stops_delivery() {
         gateway: ip("10.0.1.1"),
     };
 
-    let old = AyaDataplane::open(cfg(&pins, underlay)).unwrap();
+    let old = AyaDataplane::open(cfg_hook(&pins, underlay, &u, hook)).unwrap();
     let report = old
         .apply(&sync::full_sync(&old.rows().unwrap(), &desired()))
         .unwrap();
@@ -124,9 +158,14 @@ async fn restart_adopts_and_never_stops_delivery() {
     old.attach_endpoint(&att).unwrap();
     // Our own view of the pinned maps, as a packet source (the maps are shared through pins).
     let probe = Programs::load_pinned(&pins.join("maps")).unwrap();
-    assert_delivers(&probe, "before the restart");
+    assert_delivers(&probe, hook, "before the restart");
+    let agent_link = match hook {
+        EndpointHook::Xdp => e.clone(),
+        EndpointHook::Tc => format!("tc-{e}"),
+    };
     let links = |step: &str| {
-        for l in ["transit", e.as_str()] {
+        let tc = (hook == EndpointHook::Tc).then_some("transit_tc");
+        for l in ["transit", agent_link.as_str()].into_iter().chain(tc) {
             assert!(
                 pins.join("links").join(l).exists(),
                 "{step}: link {l} pinned"
@@ -136,14 +175,14 @@ async fn restart_adopts_and_never_stops_delivery() {
     links("before the restart");
 
     drop(old);
-    assert_delivers(&probe, "agent gone");
+    assert_delivers(&probe, hook, "agent gone");
     links("agent gone");
 
-    let new = AyaDataplane::open(cfg(&pins, underlay)).unwrap();
-    assert_delivers(&probe, "new agent loaded");
+    let new = AyaDataplane::open(cfg_hook(&pins, underlay, &u, hook)).unwrap();
+    assert_delivers(&probe, hook, "new agent loaded");
     // restore(): the records say this veth is ours; no table has arrived yet.
     new.attach_endpoint(&att).unwrap();
-    assert_delivers(&probe, "endpoint re-attached before any sync");
+    assert_delivers(&probe, hook, "endpoint re-attached before any sync");
     links("re-attached");
 
     let ops = sync::full_sync(&new.rows().unwrap(), &desired());
@@ -160,7 +199,7 @@ async fn restart_adopts_and_never_stops_delivery() {
     }
     let report = new.apply(&ops).unwrap();
     assert!(report.errors.is_empty(), "{:?}", report.errors);
-    assert_delivers(&probe, "after the first full sync");
+    assert_delivers(&probe, hook, "after the first full sync");
     assert_eq!(
         sync::full_sync(&new.rows().unwrap(), &desired()),
         Vec::<MapOp>::new(),

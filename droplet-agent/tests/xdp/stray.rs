@@ -45,7 +45,7 @@ async fn a_full_sync_removes_stray_rows_from_every_map() {
     };
     let maps_dir = pins.join("maps");
 
-    let old = AyaDataplane::open(cfg(&pins, underlay)).unwrap();
+    let old = AyaDataplane::open(cfg(&pins, underlay, &u)).unwrap();
     old.attach_endpoint(&att).unwrap();
     let report = old
         .apply(&sync::full_sync(&old.rows().unwrap(), &desired()))
@@ -121,7 +121,7 @@ async fn a_full_sync_removes_stray_rows_from_every_map() {
     assert_ne!(dirty, clean);
     drop(raw);
 
-    let new = AyaDataplane::open(cfg(&pins, underlay)).unwrap();
+    let new = AyaDataplane::open(cfg(&pins, underlay, &u)).unwrap();
     new.attach_endpoint(&att).unwrap();
     let seen = new.rows().unwrap();
     let v7 = Vni::new(7).unwrap();
