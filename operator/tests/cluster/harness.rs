@@ -38,6 +38,8 @@ pub struct Cluster {
     pub addrs: Vec<String>,
     pub replicas: Vec<Option<Running>>,
     pub tls: Option<TlsConfig>,
+    /// Each replica's options, to restart it on its data.
+    opts: Vec<Options>,
     _dirs: Vec<tempfile::TempDir>,
 }
 
@@ -53,6 +55,7 @@ impl Cluster {
         }
         let mut replicas = Vec::new();
         let mut dirs = Vec::new();
+        let mut all_opts = Vec::new();
         for (i, l) in listeners.into_iter().enumerate() {
             let id = i as u64 + 1;
             let dir = tempfile::tempdir().unwrap();
@@ -66,6 +69,7 @@ impl Cluster {
             opts.tls = tls.clone();
             opts.heartbeat_timeout = Duration::from_secs(30);
             tune(&mut opts);
+            all_opts.push(opts.clone());
             let running = alkaid_operator::start(
                 opts,
                 Listeners {
@@ -83,6 +87,7 @@ impl Cluster {
             addrs: peers.into_values().collect(),
             replicas,
             tls,
+            opts: all_opts,
             _dirs: dirs,
         };
         c.leader(Duration::from_secs(10)).await;
@@ -126,6 +131,23 @@ impl Cluster {
         if let Some(r) = self.replicas[i].take() {
             r.kill().await;
         }
+    }
+
+    /// Starts a killed replica again on its data directory and address.
+    pub async fn restart(&mut self, i: usize) {
+        assert!(self.replicas[i].is_none(), "replica {i} is running");
+        let raft = tokio::net::TcpListener::bind(&self.addrs[i]).await.unwrap();
+        let running = alkaid_operator::start(
+            self.opts[i].clone(),
+            Listeners {
+                raft,
+                control: None,
+                metrics: None,
+            },
+        )
+        .await
+        .unwrap();
+        self.replicas[i] = Some(running);
     }
 
     pub async fn shutdown(mut self) {

@@ -5,5 +5,6 @@ mod bad_input;
 mod failover;
 mod harness;
 mod health;
+mod observe;
 mod provisioning;
 mod tls;
