@@ -99,7 +99,8 @@ impl Control for FakeOperator {
         &self,
         _: Request<pb::ReleaseEndpointRequest>,
     ) -> Result<Response<pb::ReleaseEndpointResponse>, Status> {
-        unimplemented()
+        // Nothing is ever allocated here.
+        Err(Status::not_found("no such endpoint"))
     }
     async fn register_droplet(
         &self,
@@ -485,4 +486,28 @@ async fn follows_the_leader_hint() {
     assert_eq!(s.ack().await.version, 1);
     let st = agent.wait("on the leader", |s| s.version == 1).await;
     assert_eq!(st.connected, Some(leader.url()));
+}
+
+#[tokio::test]
+async fn release_skips_an_unreachable_replica_and_a_missing_endpoint_is_success() {
+    use alkaid_agent::alloc::{Allocator, ControlAllocator};
+    let server = Server::start("127.0.0.1:0".parse().unwrap(), None).await;
+    // A replica that is down: its port was free a moment ago.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let lazy = |url: String| {
+        tonic::transport::Endpoint::from_shared(url)
+            .unwrap()
+            .connect_timeout(Duration::from_secs(2))
+            .connect_lazy()
+    };
+    let alloc = ControlAllocator::with_replicas(
+        vec![lazy(format!("http://{dead}")), lazy(server.url())],
+        "d1",
+    );
+    assert!(!alloc.release("team", "gone").await.unwrap());
+    // Again: now starting from the replica that answered.
+    assert!(!alloc.release("team", "gone").await.unwrap());
 }
