@@ -13,6 +13,7 @@
 //! | [`sync`] | pure: desired vs actual rows -> ordered map operations; delta version checks |
 //! | [`netns`] | named network namespaces (create, delete, drop guard) |
 //! | [`metrics`] | Prometheus text on `GET /metrics`: stream status and data-plane counters |
+//! | [`tls`] | mTLS files -> tonic client TLS config; the one operator-endpoint builder |
 //! | [`shutdown`] | one shutdown signal for every task; exiting never detaches XDP |
 //! | `sys` | the only `unsafe`: `setns(2)`, `unshare(2)`, `mount(2)` and the ethtool ioctl |
 //! | [`error`] | [`Error`] and [`Result`] |

@@ -297,10 +297,11 @@ impl Inner {
 
     /// Removes what no table row names but a previous agent may have left: AGENT_ENDPOINTS
     /// rows (and their TX_PORTS entries) of interfaces not attached now, and DIRECT_PATH rows
-    /// through droplets that are no peer any more or to addresses that are local now.
+    /// to addresses that are local now (`agent` checks DIRECT_PATH first). Learned paths to
+    /// other droplets stay: PEERS names only the droplets this table mentions, not every
+    /// droplet a flow may come from, and paths through a departed peer go with its removal.
     fn prune(&mut self, held: &Listing) -> Result<usize> {
         let attached: BTreeSet<u32> = self.attached.values().map(|a| a.host_ifindex).collect();
-        let peers: BTreeSet<Ipv4Addr> = held.peers.iter().map(|(a, _)| *a).collect();
         let local: BTreeSet<(u32, u32)> = held
             .endpoints
             .iter()
@@ -318,9 +319,8 @@ impl Inner {
                 n += 1;
             }
         }
-        for (k, v) in &held.direct_paths {
-            let via = Ipv4Addr::from(ip_octets(v.droplet_ip));
-            if !peers.contains(&via) || local.contains(&(k.vni, k.ip)) {
+        for (k, _) in &held.direct_paths {
+            if local.contains(&(k.vni, k.ip)) {
                 maps.invalidate_direct_path(k.vni, Ipv4Addr::from(ip_octets(k.ip)))
                     .map_err(dp_err("invalidate direct path"))?;
                 n += 1;
