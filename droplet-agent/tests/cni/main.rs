@@ -523,3 +523,43 @@ async fn del_without_a_record_releases_by_name() {
         "the host veth went with DEL"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_del_without_a_record_spares_a_recreated_pods_endpoint() {
+    require_root!();
+    let h = Harness::start("late").await;
+    let out = run_cni(&h.env("ADD"), &h.conf()).await;
+    assert_eq!(out.0, 0, "ADD of the old container failed: {}", out.1);
+    for f in std::fs::read_dir(&h.state_dir).unwrap() {
+        std::fs::remove_file(f.unwrap().path()).unwrap();
+    }
+    // The pod is recreated under the same name (new container, new netns) before the old
+    // container's DEL arrives.
+    let pid = std::process::id();
+    let ns2 = NamedNetns::create(&format!("alkcni-{pid}-late2")).unwrap();
+    let new_ctr = format!("ctr{pid}late2");
+    let _link2 = LinkGuard(host_ifname(&new_ctr, "eth0"));
+    let with = |cmd: &str, ctr: &str, ns: &Path| {
+        let mut env = h.env(cmd);
+        for (k, v) in &mut env {
+            match k.as_str() {
+                "CNI_CONTAINERID" => *v = ctr.to_string(),
+                "CNI_NETNS" => *v = ns.display().to_string(),
+                _ => {}
+            }
+        }
+        env
+    };
+    let out = run_cni(&with("ADD", &new_ctr, ns2.path()), &h.conf()).await;
+    assert_eq!(out.0, 0, "ADD of the new container failed: {}", out.1);
+    let out = run_cni(&h.env("DEL"), &h.conf()).await;
+    assert_eq!(out, (0, String::new()), "late DEL of the old container");
+    assert_eq!(
+        h.alloc.allocated().len(),
+        1,
+        "the recreated pod keeps its endpoint"
+    );
+    let out = run_cni(&with("DEL", &new_ctr, ns2.path()), &h.conf()).await;
+    assert_eq!(out, (0, String::new()), "DEL of the new container");
+    assert!(h.alloc.allocated().is_empty());
+}
