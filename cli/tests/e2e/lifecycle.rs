@@ -231,7 +231,6 @@ fn stop_the_operator_leader_new_pods_work() {
 /// Restart an agent while traffic flows through its droplet: a transfer in flight completes
 /// with a matching checksum and no probe goes unanswered (pinned XDP keeps forwarding).
 #[test]
-#[ignore = "needs the agent to restart without a forwarding gap (adopt pinned maps and links, diff instead of rewrite): UDP probes across the restarted droplet time out today"]
 fn restart_an_agent_during_traffic_without_loss() {
     let lab = lab_or_skip!("agentrestart", 2);
     lab.apply_ok(&vpc_yaml(
