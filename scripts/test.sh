@@ -32,3 +32,5 @@ cargo test --workspace --locked --exclude alkaid-cli -- --test-threads "${TEST_T
 # --no-run step above), so that binary runs one case at a time.
 cargo test -p alkaid-cli --locked --lib --bins --test control
 cargo test -p alkaid-cli --locked --test e2e -- --test-threads 1
+# Issue 7's cross-check: a lab's tables equal topology-sim's prediction (also brings up a lab).
+cargo test -p alkaid-cli --locked --test crosscheck -- --test-threads 1

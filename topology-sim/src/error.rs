@@ -24,7 +24,7 @@ pub enum Error {
         source: serde_yaml_ng::Error,
     },
     /// A field parsed but its value cannot be simulated.
-    #[error("scenario field `{field}` = {value}: {fix}")]
+    #[error("field `{field}` = {value}: {fix}")]
     InvalidField {
         /// Dotted path of the field, e.g. `subnets.prefix`.
         field: String,

@@ -61,12 +61,17 @@ enum Cmd {
         /// Scenario YAML file.
         scenario: PathBuf,
     },
-    /// Print one droplet's predicted tables after the scenario's endpoints are created
-    /// (the shape of `alkaid lab tables DROPLET -o json`).
+    /// Print one droplet's predicted tables after the scenario's endpoints are created, or
+    /// after an explicit `--world` history (the shape of `alkaid lab tables DROPLET -o json`).
     PredictTables {
         /// Scenario YAML file.
-        scenario: PathBuf,
-        /// Droplet name (droplet-000003) or index (3).
+        #[arg(required_unless_present = "world", conflicts_with = "world")]
+        scenario: Option<PathBuf>,
+        /// World file (YAML or JSON): droplets (name, ip, mac, interface) registered first,
+        /// then `steps` (`apply`: a Vpc/Subnet object; `endpoint`: an allocation) in order.
+        #[arg(long)]
+        world: Option<PathBuf>,
+        /// Droplet name (droplet-000003) or, with a scenario, index (3).
         #[arg(long)]
         droplet: String,
         /// Output format.
@@ -240,20 +245,38 @@ fn replay(_: &Sim, _: u64) -> anyhow::Result<alkaid_topology_sim::report::StoreC
     bail!("built without the store feature")
 }
 
-fn predict_tables(scenario: PathBuf, droplet: &str, output: Format) -> anyhow::Result<()> {
-    let sc = Scenario::load(&scenario)?;
-    let name = match droplet.parse::<u32>() {
-        Ok(i) => world::droplet_name(i).to_string(),
-        Err(_) => droplet.to_owned(),
+fn predict_tables(
+    scenario: Option<PathBuf>,
+    world_file: Option<PathBuf>,
+    droplet: &str,
+    output: Format,
+) -> anyhow::Result<()> {
+    let tables = if let Some(path) = world_file {
+        let w = predict::World::load(&path)?;
+        let state = w.replay()?;
+        predict::droplet_tables(&state, droplet).ok_or_else(|| {
+            let names: Vec<String> = w.droplets.iter().map(|d| d.name.to_string()).collect();
+            anyhow::anyhow!(
+                "unknown droplet {droplet:?}; {} has {names:?}",
+                path.display()
+            )
+        })?
+    } else {
+        let scenario = scenario.context("give a scenario file or --world FILE")?;
+        let sc = Scenario::load(&scenario)?;
+        let name = match droplet.parse::<u32>() {
+            Ok(i) => world::droplet_name(i).to_string(),
+            Err(_) => droplet.to_owned(),
+        };
+        let mut quiet = Quiet;
+        let sim = Sim::new(&sc, &[Design::Built], false, &mut quiet)?;
+        predict::droplet_tables(&sim.w.state, &name).ok_or_else(|| {
+            alkaid_topology_sim::Error::UnknownDroplet {
+                name: name.clone(),
+                example: world::droplet_name(0).to_string(),
+            }
+        })?
     };
-    let mut quiet = Quiet;
-    let sim = Sim::new(&sc, &[Design::Built], false, &mut quiet)?;
-    let tables = predict::droplet_tables(&sim.w.state, &name).ok_or_else(|| {
-        alkaid_topology_sim::Error::UnknownDroplet {
-            name: name.clone(),
-            example: world::droplet_name(0).to_string(),
-        }
-    })?;
     let text = match output {
         Format::Json => serde_json::to_string_pretty(&tables)? + "\n",
         Format::Text => {
@@ -311,8 +334,9 @@ fn main() -> anyhow::Result<()> {
         }
         Cmd::PredictTables {
             scenario,
+            world,
             droplet,
             output,
-        } => predict_tables(scenario, &droplet, output),
+        } => predict_tables(scenario, world, &droplet, output),
     }
 }

@@ -120,3 +120,58 @@ fn predict_tables_prints_rows_with_their_vni() {
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("unknown droplet \"nope\""));
 }
+
+#[test]
+fn predict_tables_from_an_explicit_world() {
+    let dir = tempfile::tempdir().unwrap();
+    let world = dir.path().join("world.json");
+    let vpc = serde_json::json!({"apiVersion": "alkaid.dev/v1alpha1", "kind": "Vpc",
+        "metadata": {"name": "blue"}, "spec": {"cidr": "10.0.0.0/16", "dividers": 1}});
+    let subnet = serde_json::json!({"apiVersion": "alkaid.dev/v1alpha1", "kind": "Subnet",
+        "metadata": {"name": "blue-a"}, "spec": {"vpc": "blue", "cidr": "10.0.1.0/24", "bouncers": 2}});
+    let w = serde_json::json!({
+        "droplets": [
+            {"name": "d1", "ip": "10.99.0.2", "mac": "02:00:0a:63:00:02"},
+            {"name": "d2", "ip": "10.99.0.3", "mac": "02:00:0a:63:00:03"},
+        ],
+        "steps": [
+            {"apply": vpc},
+            {"apply": subnet},
+            {"endpoint": {"name": "b1", "vpc": "blue", "subnet": "blue-a", "droplet": "d2", "ip": "10.0.1.7"}},
+        ],
+    });
+    std::fs::write(&world, w.to_string()).unwrap();
+    let world = world.to_str().unwrap();
+    let out = sim(&["predict-tables", "--world", world, "--droplet", "d2"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["droplet"], "d2");
+    let rows = v["rows"].as_array().unwrap();
+    let local: Vec<&serde_json::Value> = rows
+        .iter()
+        .filter(|r| r["map"] == "ENDPOINTS" && r["local"] == true)
+        .collect();
+    assert_eq!(local.len(), 1, "{rows:?}");
+    assert_eq!(local[0]["ip"], "10.0.1.7");
+    assert!(
+        rows.iter()
+            .any(|r| r["map"] == "PEERS" && r["ip"] == "10.99.0.2")
+    );
+
+    let out = sim(&["predict-tables", "--world", world, "--droplet", "d9"]);
+    assert!(!out.status.success());
+    let e = text(&out.stderr);
+    assert!(
+        e.contains("unknown droplet \"d9\"") && e.contains("d1"),
+        "{e}"
+    );
+    let out = sim(&[
+        "predict-tables",
+        small_path().to_str().unwrap(),
+        "--world",
+        world,
+        "--droplet",
+        "d1",
+    ]);
+    assert!(!out.status.success(), "a scenario and a world at once");
+}
