@@ -17,6 +17,7 @@
 //! | [`health`] | heartbeats on the leader's clock -> `SetDropletPhase` |
 //! | [`ctx`] | what the servers share; the propose/barrier helpers |
 //! | [`server`] | starting a replica: store, gRPC servers, background loops |
+//! | [`conn`] | accepted connections a killed replica cuts (as a crash would) |
 //! | [`metrics`], [`telemetry`] | Prometheus `/metrics`; tracing and OTLP export |
 //! | [`config`] | the binary's clap `Config` and its validation into [`server::Options`] |
 //! | [`error`] | [`Error`], and its one mapping to gRPC status codes |
@@ -32,6 +33,7 @@
 
 pub mod api;
 pub mod config;
+pub mod conn;
 pub mod ctx;
 pub mod error;
 pub mod feed;

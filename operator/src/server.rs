@@ -11,10 +11,12 @@ use std::time::Duration;
 use alkaid_store::transport::grpc::{GrpcTransport, RaftPeerService, TlsConfig};
 use alkaid_store::{NodeConfig, SledStorage};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tokio_stream::Stream;
+use tokio_stream::{Stream, StreamExt as _};
 
 use crate::api::ControlService;
+use crate::conn::Conn;
 use crate::ctx::Ctx;
 use crate::error::{Error, Result};
 use crate::health::Health;
@@ -78,12 +80,18 @@ pub struct Running {
     /// Its shared context.
     pub ctx: Arc<Ctx>,
     tasks: Vec<JoinHandle<()>>,
+    /// Cuts every connection the replica serves (on kill, or when this is dropped).
+    cut: watch::Sender<bool>,
 }
 
-type Incoming = Pin<Box<dyn Stream<Item = std::io::Result<tokio::net::TcpStream>> + Send>>;
+type Incoming = Pin<Box<dyn Stream<Item = std::io::Result<Conn>> + Send>>;
 
-fn incoming(l: TcpListener) -> Incoming {
-    Box::pin(tokio_stream::wrappers::TcpListenerStream::new(l))
+fn incoming(l: TcpListener, cut: &watch::Sender<bool>) -> Incoming {
+    let cut = cut.subscribe();
+    Box::pin(
+        tokio_stream::wrappers::TcpListenerStream::new(l)
+            .map(move |s| s.map(|s| Conn::new(s, cut.clone()))),
+    )
 }
 
 fn builder(tls: Option<&TlsConfig>) -> Result<tonic::transport::Server> {
@@ -136,9 +144,11 @@ pub async fn start(opts: Options, listeners: Listeners) -> Result<Running> {
     let programming = ProgrammingService::new(ctx.clone()).into_server();
     let raft = RaftPeerService::new(node).into_server();
     let mut tasks = Vec::new();
+    let cut = watch::channel(false).0;
     let serve = |router: tonic::transport::server::Router, l: TcpListener| {
+        let incoming = incoming(l, &cut);
         tokio::spawn(async move {
-            if let Err(e) = router.serve_with_incoming(incoming(l)).await {
+            if let Err(e) = router.serve_with_incoming(incoming).await {
                 tracing::error!(error = %e, "grpc server stopped");
             }
         })
@@ -175,13 +185,14 @@ pub async fn start(opts: Options, listeners: Listeners) -> Result<Running> {
         }));
     }
     tracing::info!(id, "operator replica started");
-    Ok(Running { ctx, tasks })
+    Ok(Running { ctx, tasks, cut })
 }
 
 impl Running {
     /// Stops the replica abruptly (like a crash: open streams are cut), then waits for the
     /// store to stop so its data directory can be reopened.
     pub async fn kill(self) {
+        self.cut.send_replace(true);
         for t in &self.tasks {
             t.abort();
         }

@@ -99,3 +99,91 @@ async fn agents_converge_after_the_leader_dies_mid_stream() {
     drop(agents);
     c.shutdown().await;
 }
+
+/// Followers that fell behind the compacted log catch up by snapshot while the leader's
+/// streams stay open; after the leader dies, one of them leads and streams from its
+/// snapshot-restored state: every agent converges, and later allocations reach them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn new_leader_restored_from_a_snapshot_streams_correctly() {
+    let mut c = Cluster::start(3, None, |o| {
+        o.node.snapshot_interval = 20;
+        o.node.compact_margin = 2;
+    })
+    .await;
+    let leader = c.leader(WAIT).await;
+    let agents = agents(&c, 4, Duration::from_millis(200), None);
+    eventually(WAIT, "4 droplets", || {
+        c.ctx(leader)
+            .shared
+            .read(|s| s.droplet_names().count() == 4)
+    })
+    .await;
+    let mut api = c.client(leader).await;
+    api.apply(pb::ApplyRequest {
+        resources: vec![
+            vpc("blue", "10.0.0.0/16"),
+            subnet("a", "blue", "10.0.1.0/24", 2),
+        ],
+        dry_run: false,
+    })
+    .await
+    .unwrap();
+    let mut n = 0;
+    // Each follower in turn misses enough entries that the leader compacts past it.
+    for lagging in [(leader + 1) % 3, (leader + 2) % 3] {
+        c.kill(lagging).await;
+        for _ in 0..60 {
+            n += 1;
+            api.allocate_endpoint(alloc_req(
+                "ns",
+                &format!("p{n}"),
+                "a",
+                &format!("d{}", n % 4 + 1),
+            ))
+            .await
+            .unwrap();
+        }
+        c.restart(lagging).await;
+        let target = c.ctx(leader).shared.applied();
+        eventually(WAIT, "the lagging replica caught up", || {
+            c.ctx(lagging).shared.applied() >= target
+        })
+        .await;
+        // It was restored from a snapshot: its change ring starts there.
+        assert!(
+            c.ctx(lagging).shared.events.since(1).is_err(),
+            "replica {lagging} replayed the log instead of installing a snapshot"
+        );
+        eventually(WAIT, "agents current on the leader", || {
+            converged(&c, leader, &agents)
+        })
+        .await;
+    }
+    c.kill(leader).await;
+    let new = c.leader(WAIT).await;
+    assert_ne!(new, leader);
+    let mut api = c.client(new).await;
+    for _ in 0..10 {
+        n += 1;
+        api.allocate_endpoint(alloc_req(
+            "ns",
+            &format!("p{n}"),
+            "a",
+            &format!("d{}", n % 4 + 1),
+        ))
+        .await
+        .unwrap();
+    }
+    eventually(
+        WAIT,
+        "agents converged on the snapshot-restored leader",
+        || converged(&c, new, &agents),
+    )
+    .await;
+    let want = n as usize;
+    assert_eq!(c.ctx(new).shared.read(|s| s.endpoint_count()), want);
+    for a in agents.values() {
+        assert!(a.view.lock().unwrap().sessions >= 2, "{} moved", a.name);
+    }
+    c.shutdown().await;
+}
