@@ -49,6 +49,10 @@ struct Pending {
 
 type Tracker = Arc<Mutex<(HashMap<Ipv4Addr, Pending>, Histogram<u64>, usize)>>;
 
+/// Request to AllocateEndpoint reply (committed and applied on the leader), in µs: the
+/// part of the latency before streaming.
+type Replies = Arc<Mutex<Histogram<u64>>>;
+
 fn on_apply(t: Tracker) -> OnApply {
     Arc::new(move |d: &DropletName, keys: &[RowKey]| {
         let mut g = t.lock().unwrap();
@@ -93,8 +97,8 @@ async fn run(
     bouncers: &HashMap<u32, Vec<DropletName>>,
     range: std::ops::Range<u32>,
     tag: &str,
-    concurrency: usize,
-    spread: bool,
+    (concurrency, spread): (usize, bool),
+    replies: &Replies,
 ) -> Duration {
     let jobs: Vec<(u32, u32)> = (0..SUBNETS)
         .flat_map(|s| range.clone().map(move |i| (s, i)))
@@ -107,6 +111,7 @@ async fn run(
         let mut api = target(c, w, spread).await;
         let jobs = jobs.clone();
         let t = t.clone();
+        let replies = replies.clone();
         let bouncers = bouncers.clone();
         let tag = tag.to_string();
         tasks.push(tokio::spawn(async move {
@@ -120,13 +125,8 @@ async fn run(
                 waiting.push(droplet.clone());
                 waiting.sort();
                 waiting.dedup();
-                t.lock().unwrap().0.insert(
-                    ip,
-                    Pending {
-                        start: Instant::now(),
-                        waiting,
-                    },
-                );
+                let start = Instant::now();
+                t.lock().unwrap().0.insert(ip, Pending { start, waiting });
                 let req = pb::AllocateEndpointRequest {
                     namespace: "bench".into(),
                     name: format!("{tag}-{s}-{i}"),
@@ -137,6 +137,8 @@ async fn run(
                     pod: format!("{tag}-{s}-{i}"),
                 };
                 api.allocate_endpoint(req).await.expect("allocate");
+                let us = start.elapsed().as_micros() as u64;
+                replies.lock().unwrap().record(us).unwrap();
             }
         }));
     }
@@ -212,17 +214,29 @@ fn main() {
             .collect();
         let spread = std::env::var("ALKAID_BENCH_SPREAD").is_ok_and(|v| v == "1");
         let warm = 0..WARMUP_PER_SUBNET;
-        run(&c, &tracker, &bouncers, warm, "warm", 16, spread).await;
+        let replies: Replies = Arc::new(Mutex::new(Histogram::new(3).unwrap()));
+        run(
+            &c,
+            &tracker,
+            &bouncers,
+            warm,
+            "warm",
+            (16, spread),
+            &replies,
+        )
+        .await;
         let mut next = WARMUP_PER_SUBNET;
         for n in levels() {
             {
                 let mut g = tracker.lock().unwrap();
                 g.1.reset();
                 g.2 = 0;
+                replies.lock().unwrap().reset();
             }
             let range = next..next + PER_SUBNET;
             next += PER_SUBNET;
-            let took = run(&c, &tracker, &bouncers, range, &format!("c{n}"), n, spread).await;
+            let tag = format!("c{n}");
+            let took = run(&c, &tracker, &bouncers, range, &tag, (n, spread), &replies).await;
             let g = tracker.lock().unwrap();
             let done = g.2 as f64;
             let ms = |q: f64| g.1.value_at_quantile(q) as f64 / 1000.0;
@@ -237,6 +251,10 @@ fn main() {
                 g.1.max() as f64 / 1000.0
             );
             println!("BENCH provision_endpoints_c{n} {} endpoints", g.2);
+            let r = replies.lock().unwrap();
+            let rms = |q: f64| r.value_at_quantile(q) as f64 / 1000.0;
+            println!("BENCH provision_reply_p50_ms_c{n} {:.2} ms", rms(0.50));
+            println!("BENCH provision_reply_p99_ms_c{n} {:.2} ms", rms(0.99));
         }
         // Status turns Ready too (acks batched through Raft).
         let ctx = c.ctx(leader);
