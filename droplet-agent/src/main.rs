@@ -176,13 +176,6 @@ impl Config {
             alkaid_agent::pb::parse_mac("--droplet-mac", &self.droplet_mac)?;
         }
         alkaid_agent::pb::parse_mac("--gateway-mac", &self.gateway_mac)?;
-        #[cfg(feature = "xdp")]
-        if self.dataplane == DataplaneKind::Aya && self.droplet_mac.is_empty() {
-            return bad(
-                "--droplet-mac",
-                "required with --dataplane aya (outer source MAC)".into(),
-            );
-        }
         for op in &self.operators {
             if !(op.starts_with("http://") || op.starts_with("https://"))
                 || Endpoint::from_shared(op.clone()).is_err()
@@ -238,14 +231,33 @@ impl Config {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cfg = Config::parse();
+    let mut cfg = Config::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_new(&cfg.log).context("invalid --log filter")?,
         )
         .init();
     cfg.validate()?;
+    if cfg.droplet_mac.is_empty() {
+        // A DaemonSet cannot pass the NIC's MAC: read it from the underlay interface.
+        cfg.droplet_mac = underlay_mac(&cfg.interface).await?;
+        info!(interface = %cfg.interface, mac = %cfg.droplet_mac, "droplet mac from the underlay interface");
+    }
     run(cfg).await
+}
+
+/// The MAC of the underlay interface, as `aa:bb:cc:dd:ee:ff`.
+async fn underlay_mac(interface: &str) -> anyhow::Result<String> {
+    let host = netlink::connect(std::path::Path::new("/")).context("cannot open netlink")?;
+    let link = netlink::link_by_name(&host, interface)
+        .await?
+        .with_context(|| format!("underlay interface {interface} not found: pass --interface"))?;
+    let mac = netlink::link_mac(&link);
+    anyhow::ensure!(
+        mac.len() == 6,
+        "underlay interface {interface} has no MAC address: pass --droplet-mac"
+    );
+    Ok(alkaid_agent::pb::format_mac(&mac))
 }
 
 async fn run(cfg: Config) -> anyhow::Result<()> {
@@ -389,6 +401,44 @@ async fn run_with<D: Dataplane>(cfg: Config, dataplane: Arc<D>) -> anyhow::Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// deploy/agent/daemonset.yaml must start this binary: every `ALKAID_*` variable it sets
+    /// is a flag of this `Config`, and the values parse and validate (TLS files aside).
+    #[test]
+    fn daemonset_env_matches_the_flags() {
+        use clap::CommandFactory as _;
+        let yaml = include_str!("../../deploy/agent/daemonset.yaml");
+        let command = Config::command();
+        let mut args = vec!["alkaid-agent".to_string()];
+        let mut lines = yaml.lines().peekable();
+        while let Some(line) = lines.next() {
+            let Some(name) = line.trim().strip_prefix("- name: ALKAID_") else {
+                continue;
+            };
+            let env = format!("ALKAID_{name}");
+            let next = lines.peek().map(|l| l.trim()).unwrap_or_default();
+            let value = match next.strip_prefix("value: ") {
+                Some(v) => v.trim_matches('"').to_string(),
+                // valueFrom: fieldRef (spec.nodeName, status.hostIP), as a node gets them.
+                None if env == "ALKAID_DROPLET_IP" => "10.0.0.5".to_string(),
+                None => "node-1".to_string(),
+            };
+            if env.starts_with("ALKAID_TLS_") && env != "ALKAID_TLS_DOMAIN" {
+                continue; // files mounted from a Secret; validated by the mTLS tests
+            }
+            let arg = command
+                .get_arguments()
+                .find(|a| a.get_env().is_some_and(|e| e == env.as_str()))
+                .unwrap_or_else(|| panic!("daemonset sets {env}, which no flag reads"));
+            args.push(format!("--{}", arg.get_long().expect("long flag")));
+            args.push(value);
+        }
+        let config = Config::try_parse_from(&args)
+            .unwrap_or_else(|e| panic!("daemonset env does not parse: {e}\n{args:?}"));
+        config
+            .validate()
+            .unwrap_or_else(|e| panic!("daemonset env does not validate: {e}"));
+    }
 
     fn parse(args: &[&str]) -> Config {
         let mut all = vec![

@@ -390,7 +390,8 @@ async fn require(h: &Handle, name: &str, in_netns: Option<PathBuf>) -> Result<Li
         })
 }
 
-fn link_mac(link: &LinkMessage) -> Vec<u8> {
+/// The hardware address of `link` (empty when it has none).
+pub fn link_mac(link: &LinkMessage) -> Vec<u8> {
     link.attributes
         .iter()
         .find_map(|a| match a {

@@ -18,8 +18,9 @@ use crate::server::Options;
 #[derive(Debug, Clone, Parser)]
 #[command(name = "alkaid-operator", version, about)]
 pub struct Config {
-    /// This replica's Raft id (non-zero, unique, never reused).
-    #[arg(long, env = "ALKAID_ID")]
+    /// This replica's Raft id (non-zero, unique, never reused): a number, or a StatefulSet
+    /// pod name such as `alkaid-operator-2`, whose ordinal N gives id N+1.
+    #[arg(long, env = "ALKAID_ID", value_parser = parse_replica_id)]
     pub id: u64,
     /// Raft peer transport listen address; also serves the control API unless
     /// --control-listen is given.
@@ -54,6 +55,9 @@ pub struct Config {
     /// Name expected in peers' certificates.
     #[arg(long, env = "ALKAID_TLS_DOMAIN", default_value = "localhost")]
     pub tls_domain: String,
+    /// VPC for pods with no annotation in a namespace no VPC binds (`--kubernetes`).
+    #[arg(long, env = "ALKAID_DEFAULT_VPC", default_value = "default")]
+    pub default_vpc: String,
     /// Prometheus /metrics listen address.
     #[arg(long, env = "ALKAID_METRICS_LISTEN")]
     pub metrics_listen: Option<String>,
@@ -95,6 +99,20 @@ pub struct Validated {
     pub metrics_listen: Option<SocketAddr>,
     /// The address clients use for this replica's control API (for the k8s controllers).
     pub control_endpoint: String,
+}
+
+/// A replica id: a number, or a StatefulSet pod name `<name>-<ordinal>` (id = ordinal + 1,
+/// since Raft ids are non-zero), so a StatefulSet can pass `metadata.name` straight in.
+fn parse_replica_id(s: &str) -> std::result::Result<u64, String> {
+    if let Ok(id) = s.parse::<u64>() {
+        return Ok(id);
+    }
+    s.rsplit_once('-')
+        .and_then(|(_, ordinal)| ordinal.parse::<u64>().ok())
+        .and_then(|ordinal| ordinal.checked_add(1))
+        .ok_or_else(|| {
+            format!("{s:?} is neither a number nor a StatefulSet pod name like alkaid-operator-0")
+        })
 }
 
 fn bad(reason: impl Into<String>) -> Error {
@@ -223,6 +241,53 @@ mod tests {
         let mut v = vec!["alkaid-operator"];
         v.extend_from_slice(args);
         Config::try_parse_from(v).unwrap()
+    }
+
+    #[test]
+    fn replica_id_from_number_or_statefulset_pod_name() {
+        assert_eq!(parse_replica_id("3"), Ok(3));
+        assert_eq!(parse_replica_id("alkaid-operator-0"), Ok(1));
+        assert_eq!(parse_replica_id("alkaid-operator-12"), Ok(13));
+        assert!(parse_replica_id("alkaid-operator").is_err());
+        assert!(parse_replica_id("").is_err());
+    }
+
+    /// deploy/operator/statefulset.yaml must start this binary: every `ALKAID_*` variable it
+    /// sets is a flag of this `Config`, and the values parse and validate (TLS files aside).
+    #[test]
+    fn statefulset_env_matches_the_flags() {
+        use clap::CommandFactory as _;
+        let yaml = include_str!("../../deploy/operator/statefulset.yaml");
+        let command = Config::command();
+        let mut args = vec!["alkaid-operator".to_string()];
+        let mut lines = yaml.lines().peekable();
+        while let Some(line) = lines.next() {
+            let Some(name) = line.trim().strip_prefix("- name: ALKAID_") else {
+                continue;
+            };
+            let env = format!("ALKAID_{name}");
+            let next = lines.peek().map(|l| l.trim()).unwrap_or_default();
+            let value = match next.strip_prefix("value: ") {
+                Some(v) => v.trim_matches('"').to_string(),
+                // valueFrom: fieldRef metadata.name, as the StatefulSet's first pod gets it.
+                None => "alkaid-operator-0".to_string(),
+            };
+            if env.starts_with("ALKAID_TLS_") {
+                continue; // files mounted from a Secret; validated by the mTLS tests
+            }
+            let arg = command
+                .get_arguments()
+                .find(|a| a.get_env().is_some_and(|e| e == env.as_str()))
+                .unwrap_or_else(|| panic!("statefulset sets {env}, which no flag reads"));
+            args.push(format!("--{}", arg.get_long().expect("long flag")));
+            args.push(value);
+        }
+        let config = Config::try_parse_from(&args)
+            .unwrap_or_else(|e| panic!("statefulset env does not parse: {e}\n{args:?}"));
+        assert_eq!(config.id, 1);
+        config
+            .validate()
+            .unwrap_or_else(|e| panic!("statefulset env does not validate: {e}"));
     }
 
     #[test]

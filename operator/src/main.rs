@@ -15,6 +15,7 @@ async fn kubernetes(
     ctx: Arc<Ctx>,
     endpoint: String,
     tls: Option<tonic::transport::ClientTlsConfig>,
+    default_vpc: String,
 ) {
     let mut status = ctx.node.watch_status();
     loop {
@@ -30,7 +31,11 @@ async fn kubernetes(
             }
         };
         tracing::info!("leading: starting the kubernetes controllers");
-        let run = alkaid_operator_k8s::run(alkaid_operator_k8s::K8sConfig::default(), control);
+        let k8s = alkaid_operator_k8s::K8sConfig {
+            default_vpc: default_vpc.clone(),
+            ..alkaid_operator_k8s::K8sConfig::default()
+        };
+        let run = alkaid_operator_k8s::run(k8s, control);
         tokio::select! {
             r = run => if let Err(e) = r {
                 tracing::error!(error = %e, "kubernetes controllers stopped; restarting in 5s");
@@ -77,7 +82,12 @@ async fn main() -> anyhow::Result<()> {
         let tls = v.options.tls.as_ref().map(|t| t.client());
         let scheme = if tls.is_some() { "https" } else { "http" };
         let endpoint = format!("{scheme}://{}", v.control_endpoint);
-        tokio::spawn(kubernetes(running.ctx.clone(), endpoint, tls));
+        tokio::spawn(kubernetes(
+            running.ctx.clone(),
+            endpoint,
+            tls,
+            config.default_vpc.clone(),
+        ));
     }
     tokio::signal::ctrl_c()
         .await
