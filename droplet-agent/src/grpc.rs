@@ -117,6 +117,13 @@ impl<D: Dataplane> Client<D> {
             warn!("no operator addresses configured; the programming stream stays closed");
             return shutdown.await;
         }
+        // Liveness does not depend on the stream: heartbeats keep flowing (to any replica;
+        // followers pass them to the leader) while the stream reconnects after a failover,
+        // so a new leader does not declare this droplet Unreachable meanwhile.
+        let _heartbeats = AbortOnDrop(tokio::spawn(heartbeats(
+            self.cfg.clone(),
+            self.status.subscribe(),
+        )));
         let mut index = 0usize;
         let mut redirect: Option<String> = None;
         let mut redirects = 0u32;
@@ -185,13 +192,6 @@ impl<D: Dataplane> Client<D> {
             return from_status(target, "RegisterDroplet", s);
         }
         self.status.send_modify(|s| s.sessions += 1);
-        let heartbeat = tokio::spawn(heartbeats(
-            ControlClient::new(channel.clone()),
-            self.cfg.droplet.clone(),
-            self.cfg.heartbeat,
-            self.status.subscribe(),
-        ));
-        let _stop_heartbeat = AbortOnDrop(heartbeat);
 
         self.tracker.reset_stream();
         self.chunk_errors.clear();
@@ -402,22 +402,45 @@ fn from_status(target: &str, op: &'static str, s: tonic::Status) -> End {
     }
 }
 
-async fn heartbeats(
-    mut client: ControlClient<Channel>,
-    name: String,
-    every: Duration,
-    status: watch::Receiver<Status>,
-) {
-    let mut tick = tokio::time::interval(every);
+/// Sends a heartbeat every `cfg.heartbeat` for as long as the client runs. Each beat goes to
+/// the replica that took the last one; on failure the next replica is tried at once, each at
+/// most once per beat, so one dead or partitioned replica costs no beat.
+async fn heartbeats(cfg: ClientConfig, status: watch::Receiver<Status>) {
+    let mut tick = tokio::time::interval(cfg.heartbeat);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let n = cfg.operators.len();
+    let mut index = 0usize;
+    let mut client: Option<ControlClient<Channel>> = None;
     loop {
         tick.tick().await;
-        let req = pb::HeartbeatRequest {
-            name: name.clone(),
-            applied_version: status.borrow().version,
-        };
-        if let Err(e) = client.heartbeat(req).await {
-            debug!(error = %e, "heartbeat failed");
+        for _ in 0..n {
+            let target = &cfg.operators[index % n];
+            let mut c = match client.take() {
+                Some(c) => c,
+                None => match connect(target, cfg.tls.as_ref(), cfg.connect_timeout).await {
+                    Ok(ch) => ControlClient::new(ch),
+                    Err(e) => {
+                        debug!(operator = %target, error = %e, "heartbeat connect failed");
+                        index += 1;
+                        continue;
+                    }
+                },
+            };
+            let req = pb::HeartbeatRequest {
+                name: cfg.droplet.clone(),
+                applied_version: status.borrow().version,
+            };
+            match tokio::time::timeout(cfg.heartbeat.max(cfg.connect_timeout), c.heartbeat(req))
+                .await
+            {
+                Ok(Ok(_)) => {
+                    client = Some(c);
+                    break;
+                }
+                Ok(Err(e)) => debug!(operator = %target, error = %e, "heartbeat failed"),
+                Err(_) => debug!(operator = %target, "heartbeat timed out"),
+            }
+            index += 1;
         }
     }
 }

@@ -488,6 +488,33 @@ async fn follows_the_leader_hint() {
     assert_eq!(st.connected, Some(leader.url()));
 }
 
+/// Liveness does not wait for the stream: while no programming stream can open (the only
+/// live replica is a follower pointing at a dead leader, as during an election), heartbeats
+/// still reach that live replica, past a dead one listed first.
+#[tokio::test]
+async fn heartbeats_continue_while_the_stream_is_down() {
+    let dead = Server::start("127.0.0.1:0".parse().unwrap(), None).await;
+    let dead_url = dead.url();
+    let dead_addr = dead.kill().await;
+    let mut follower =
+        Server::start("127.0.0.1:0".parse().unwrap(), Some(dead_addr.to_string())).await;
+    let agent = start_agent(
+        vec![dead_url, follower.url()],
+        Arc::new(FakeDataplane::new()),
+    );
+    tokio::time::timeout(DEADLINE, follower.heartbeats.wait_for(|n| *n >= 5))
+        .await
+        .expect("heartbeats reached the live replica without a stream")
+        .unwrap();
+    let st = agent.status.borrow().clone();
+    assert_eq!(st.sessions, 0, "no stream should have opened: {st:?}");
+    assert!(st.connected.is_none(), "{st:?}");
+    assert!(
+        follower.sessions.try_recv().is_err(),
+        "the follower accepted a stream"
+    );
+}
+
 #[tokio::test]
 async fn release_skips_an_unreachable_replica_and_a_missing_endpoint_is_success() {
     use alkaid_agent::alloc::{Allocator, ControlAllocator};
