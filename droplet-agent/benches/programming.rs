@@ -1,6 +1,15 @@
 //! Map programming rate including gRPC decode: an in-process operator streams a 1,000,000-row
-//! full sync (in 10,000-row chunks) and then 100-row deltas over loopback to the real
-//! programming client, which converts, diffs and applies them to the fake data plane.
+//! full sync (in 10,000-row chunks), the same full sync again (a reconnect: every row already
+//! held, so the cost is listing the maps and diffing), and then 100-row deltas over loopback to
+//! the real programming client, which converts, diffs and applies them to a data plane:
+//! - `fake`: the in-memory data plane (the client's own cost: gRPC decode, conversion, diff);
+//! - `bpf`: the real one, [`AyaDataplane`] over the real programs and pinned BPF maps, sized
+//!   for the rows (root and a bpffs; skipped otherwise, with a message).
+//!
+//! Peer, in the same run: the same rows programmed the way the original Mizar programs hosts,
+//! one row per acknowledged update (here a 1-row delta, acked before the next is sent), on the
+//! same data plane (`*_per_row_*`, 20,000 rows).
+//!
 //! Prints `BENCH <name> <value> <unit>` lines. Targets: >= 250,000 rows/s, 1M-row sync < 5 s.
 
 use std::net::Ipv4Addr;
@@ -23,6 +32,8 @@ const ROWS: u32 = 1_000_000;
 const CHUNK: u32 = 10_000;
 const DELTAS: u32 = 2_000;
 const DELTA_ROWS: u32 = 100;
+const PER_ROW: u32 = 20_000;
+const ROUNDS: usize = 3;
 
 type Out = mpsc::Sender<Result<pb::ProgramMessage, Status>>;
 
@@ -140,8 +151,14 @@ async fn ack(acks: &mut mpsc::UnboundedReceiver<u64>, want: u64) {
     panic!("stream closed before ack {want}");
 }
 
-#[tokio::main]
-async fn main() {
+/// A loopback operator, and a programming client connected to it over `dp`.
+struct Rig {
+    out: Out,
+    acks: mpsc::UnboundedReceiver<u64>,
+    _stop: oneshot::Sender<()>,
+}
+
+async fn rig<D: Dataplane>(dp: Arc<D>) -> Rig {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stx, mut streams) = mpsc::unbounded_channel();
@@ -152,7 +169,6 @@ async fn main() {
             .add_service(ProgrammingServer::new(op).max_decoding_message_size(64 << 20))
             .serve_with_incoming(TcpListenerStream::new(listener)),
     );
-    let dp = Arc::new(FakeDataplane::new());
     let (client, _status) = Client::new(
         ClientConfig {
             operators: vec![format!("http://{addr}")],
@@ -165,62 +181,236 @@ async fn main() {
             connect_timeout: Duration::from_secs(5),
             tls: None,
         },
-        Arc::clone(&dp),
+        dp,
     );
-    let (_stop, stopped) = oneshot::channel::<()>();
+    let (stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(client.run(async move {
         let _ = stopped.await;
     }));
-    let (out, mut acks) = streams.recv().await.unwrap();
+    let (out, acks) = streams.recv().await.unwrap();
+    Rig {
+        out,
+        acks,
+        _stop: stop,
+    }
+}
 
-    // Encoding happens before the clock starts: the operator's cost is not ours.
-    let chunks: Vec<pb::ProgramMessage> = (0..ROWS / CHUNK)
+fn full_sync(version: u64) -> Vec<pb::ProgramMessage> {
+    (0..ROWS / CHUNK)
         .map(|c| pb::ProgramMessage {
             msg: Some(pb::program_message::Msg::FullSync(pb::FullSync {
-                version: 1,
+                version,
                 epoch: 1,
                 rows: (c * CHUNK..(c + 1) * CHUNK).map(row).collect(),
                 last: c + 1 == ROWS / CHUNK,
             })),
         })
-        .collect();
-    let start = Instant::now();
-    for m in chunks {
-        out.send(Ok(m)).await.unwrap();
+        .collect()
+}
+
+fn delta(base: u64, rows: impl Iterator<Item = u32>) -> pb::ProgramMessage {
+    pb::ProgramMessage {
+        msg: Some(pb::program_message::Msg::Delta(pb::Delta {
+            base_version: base,
+            version: base + 1,
+            upserts: rows.map(row).collect(),
+            deletes: Vec::new(),
+        })),
     }
-    ack(&mut acks, 1).await;
-    let full = start.elapsed();
-    assert_eq!(dp.rows().unwrap().len(), ROWS as usize);
-    println!("BENCH agent_full_sync_1m_rows {:.3} s", full.as_secs_f64());
+}
+
+/// Streams `msgs` and waits for the ack of `version`; encoding happened before the clock
+/// started (the operator's cost is not the agent's).
+async fn timed(r: &mut Rig, msgs: Vec<pb::ProgramMessage>, version: u64) -> Duration {
+    let start = Instant::now();
+    for m in msgs {
+        r.out.send(Ok(m)).await.unwrap();
+    }
+    ack(&mut r.acks, version).await;
+    start.elapsed()
+}
+
+fn empty_sync(version: u64) -> Vec<pb::ProgramMessage> {
+    vec![pb::ProgramMessage {
+        msg: Some(pb::program_message::Msg::FullSync(pb::FullSync {
+            version,
+            epoch: 1,
+            rows: Vec::new(),
+            last: true,
+        })),
+    }]
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// Every figure for one data plane, printed with `name` (`fake` or `bpf`). The full syncs are
+/// medians of [`ROUNDS`] rounds of: 1M rows into empty maps, the same 1M again (all held),
+/// then a full sync of nothing (1M removals).
+async fn bench<D: Dataplane + 'static>(name: &str, dp: Arc<D>) {
+    let mut r = rig(Arc::clone(&dp)).await;
+    let (mut full, mut again, mut clear) = (Vec::new(), Vec::new(), Vec::new());
+    let mut version = 0;
+    for _ in 0..ROUNDS {
+        version += 1;
+        full.push(timed(&mut r, full_sync(version), version).await);
+        assert_eq!(dp.rows().unwrap().len(), ROWS as usize);
+        version += 1;
+        again.push(timed(&mut r, full_sync(version), version).await);
+        version += 1;
+        clear.push(timed(&mut r, empty_sync(version), version).await);
+        assert_eq!(dp.rows().unwrap().len(), 0);
+    }
+    let (full, again, clear) = (median(full), median(again), median(clear));
+    println!("BENCH {name}_full_sync_1m_rows {:.3} s", full.as_secs_f64());
     println!(
-        "BENCH agent_full_sync_rate {:.0} rows/s",
+        "BENCH {name}_full_sync_rate {:.0} rows/s",
         f64::from(ROWS) / full.as_secs_f64()
     );
+    println!(
+        "BENCH {name}_resync_1m_rows_held {:.3} s",
+        again.as_secs_f64()
+    );
+    println!(
+        "BENCH {name}_full_sync_remove_1m_rows {:.3} s",
+        clear.as_secs_f64()
+    );
+    version += 1;
+    timed(&mut r, full_sync(version), version).await;
 
-    let deltas: Vec<pb::ProgramMessage> = (0..DELTAS)
-        .map(|d| pb::ProgramMessage {
-            msg: Some(pb::program_message::Msg::Delta(pb::Delta {
-                base_version: u64::from(d) + 1,
-                version: u64::from(d) + 2,
-                upserts: (0..DELTA_ROWS)
-                    .map(|r| row(ROWS + d * DELTA_ROWS + r))
-                    .collect(),
-                deletes: Vec::new(),
-            })),
+    let deltas = (0..DELTAS)
+        .map(|d| {
+            let first = ROWS + d * DELTA_ROWS;
+            delta(version + u64::from(d), first..first + DELTA_ROWS)
         })
         .collect();
-    let start = Instant::now();
-    for m in deltas {
-        out.send(Ok(m)).await.unwrap();
-    }
-    ack(&mut acks, u64::from(DELTAS) + 1).await;
-    let t = start.elapsed();
+    let t = timed(&mut r, deltas, version + u64::from(DELTAS)).await;
     println!(
-        "BENCH agent_delta_rate {:.0} rows/s",
+        "BENCH {name}_delta_rate {:.0} rows/s",
         f64::from(DELTAS * DELTA_ROWS) / t.as_secs_f64()
     );
     println!(
-        "BENCH agent_delta_apply {:.1} us/delta",
+        "BENCH {name}_delta_apply {:.1} us/delta",
         t.as_secs_f64() * 1e6 / f64::from(DELTAS)
     );
+
+    // The peer: one acknowledged update per row.
+    let base = version + u64::from(DELTAS);
+    let first = ROWS + DELTAS * DELTA_ROWS;
+    let start = Instant::now();
+    for i in 0..PER_ROW {
+        let v = base + u64::from(i);
+        r.out
+            .send(Ok(delta(v, std::iter::once(first + i))))
+            .await
+            .unwrap();
+        ack(&mut r.acks, v + 1).await;
+    }
+    let t = start.elapsed();
+    println!(
+        "BENCH {name}_per_row_update_rate {:.0} rows/s",
+        f64::from(PER_ROW) / t.as_secs_f64()
+    );
+    assert_eq!(
+        dp.rows().unwrap().len(),
+        (ROWS + DELTAS * DELTA_ROWS + PER_ROW) as usize
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    bench("fake", Arc::new(FakeDataplane::new())).await;
+    match bpf::Rig::new().await {
+        Ok(rig) => {
+            let dp = Arc::new(rig.open());
+            bench("bpf", dp).await;
+        }
+        Err(why) => eprintln!("SKIP bpf data plane: {why}"),
+    }
+}
+
+/// The real data plane for the bench: a veth pair as the underlay NIC and a pin directory,
+/// both removed on drop.
+mod bpf {
+    use std::path::{Path, PathBuf};
+
+    use alkaid_agent::dataplane::{AyaConfig, AyaDataplane, EndpointHook};
+    use alkaid_agent::netlink;
+
+    pub struct Rig {
+        cfg: AyaConfig,
+        link: String,
+    }
+
+    impl Rig {
+        pub async fn new() -> Result<Self, String> {
+            let uid = std::fs::read_to_string("/proc/self/status")
+                .unwrap_or_default()
+                .lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(str::to_owned));
+            if uid.as_deref() != Some("0") {
+                return Err("needs root (CAP_BPF, CAP_NET_ADMIN)".into());
+            }
+            if !Path::new("/sys/fs/bpf").is_dir() {
+                return Err("needs a bpffs at /sys/fs/bpf".into());
+            }
+            let link = format!("alkb{}", std::process::id());
+            let h = netlink::connect(Path::new("/")).map_err(|e| e.to_string())?;
+            h.link()
+                .add()
+                .veth(link.clone(), format!("{link}p"))
+                .execute()
+                .await
+                .map_err(|e| e.to_string())?;
+            let ifindex = netlink::link_by_name(&h, &link)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or("veth vanished")?
+                .header
+                .index;
+            let rows = super::ROWS + super::DELTAS * super::DELTA_ROWS + super::PER_ROW;
+            let cfg = AyaConfig {
+                pin_dir: PathBuf::from(format!("/sys/fs/bpf/{link}")),
+                droplet_ip: "192.168.0.1".parse().unwrap(),
+                droplet_mac: [2, 0, 0, 0, 0, 1],
+                underlay_ifindex: ifindex,
+                underlay_ifname: link.clone(),
+                underlay_mtu: 1500,
+                gateway_mac: [2, 0xa1, 0xca, 0x1d, 0, 1],
+                underlay_mode: alkaid_xdp::Mode::Generic,
+                endpoint_mode: alkaid_xdp::Mode::Generic,
+                endpoint_hook: EndpointHook::Tc,
+                map_sizes: alkaid_xdp::MapSizes {
+                    endpoints: rows.next_power_of_two(),
+                    ..alkaid_xdp::MapSizes::default()
+                },
+            };
+            Ok(Self { cfg, link })
+        }
+
+        pub fn open(&self) -> AyaDataplane {
+            AyaDataplane::open(self.cfg.clone()).expect("open the aya data plane")
+        }
+    }
+
+    impl Drop for Rig {
+        fn drop(&mut self) {
+            let link = self.link.clone();
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .ok()?;
+                rt.block_on(async {
+                    let h = netlink::connect(Path::new("/")).ok()?;
+                    netlink::delete_link(&h, &link).await.ok()
+                })
+            })
+            .join();
+            let _ = std::fs::remove_dir_all(&self.cfg.pin_dir);
+        }
+    }
 }

@@ -131,6 +131,44 @@ struct Config {
         default_value = "generic"
     )]
     xdp_mode_endpoint: XdpMode,
+    /// Capacity of ENDPOINTS: local endpoints plus the directories of the subnets this
+    /// droplet bounces (~100 bytes of kernel memory per slot, allocated up front). Pinned maps
+    /// keep the capacity they were created with.
+    #[cfg(feature = "xdp")]
+    #[arg(
+        long,
+        env = "ALKAID_MAX_ENDPOINTS",
+        default_value_t = alkaid_xdp_common::maps::ENDPOINTS_MAX,
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    max_endpoints: u32,
+    /// Capacity of DIRECT_PATH (an LRU: a full map evicts the coldest flow's path).
+    #[cfg(feature = "xdp")]
+    #[arg(
+        long,
+        env = "ALKAID_MAX_DIRECT_PATHS",
+        default_value_t = alkaid_xdp_common::maps::DIRECT_PATH_MAX,
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    max_direct_paths: u32,
+    /// Capacity of NETWORKS (subnets routed here).
+    #[cfg(feature = "xdp")]
+    #[arg(
+        long,
+        env = "ALKAID_MAX_NETWORKS",
+        default_value_t = alkaid_xdp_common::maps::NETWORKS_MAX,
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    max_networks: u32,
+    /// Capacity of PEERS (droplets).
+    #[cfg(feature = "xdp")]
+    #[arg(
+        long,
+        env = "ALKAID_MAX_PEERS",
+        default_value_t = alkaid_xdp_common::maps::PEERS_MAX,
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    max_peers: u32,
     /// Serve Prometheus metrics on this address (e.g. 0.0.0.0:9464); unset: no metrics.
     #[arg(long, env = "ALKAID_METRICS_ADDR")]
     metrics_addr: Option<std::net::SocketAddr>,
@@ -296,6 +334,12 @@ async fn open_aya(cfg: &Config) -> anyhow::Result<alkaid_agent::dataplane::AyaDa
         endpoint_hook: match cfg.endpoint_hook {
             HookKind::Tc => alkaid_agent::dataplane::EndpointHook::Tc,
             HookKind::Xdp => alkaid_agent::dataplane::EndpointHook::Xdp,
+        },
+        map_sizes: alkaid_xdp::MapSizes {
+            endpoints: cfg.max_endpoints,
+            networks: cfg.max_networks,
+            direct_paths: cfg.max_direct_paths,
+            peers: cfg.max_peers,
         },
     };
     // Loading runs the verifier: seconds, off the async workers.

@@ -10,17 +10,17 @@
 //! agent left in any map; a shadow of the written rows keeps what the maps cannot say
 //! (a local endpoint's subnet and object, a directory entry masked by a local endpoint).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
 use alkaid_model::table::{EndpointEntry, NetworkEntry, PeerEntry, VpcEntry};
 use alkaid_model::{Ipv4Cidr, MacAddr, RowKey, RowValue, Table, Vni};
-use alkaid_xdp::{Listing, Mode, Prog, Programs, TcProg};
+use alkaid_xdp::{Listing, MapSizes, Mode, Prog, Programs, TcProg};
 use alkaid_xdp_common::{
-    AgentEndpoint, CONFIG_F_TC_DECAP, Config, ENDPOINT_F_LOCAL, EndpointValue, MAX_BOUNCERS,
-    MAX_DIVIDERS, NetworkValue, VpcValue, ip, ip_octets, network_prefix_len,
+    AgentEndpoint, CONFIG_F_TC_DECAP, Config, ENDPOINT_F_LOCAL, EndpointKey, EndpointValue,
+    MAX_BOUNCERS, MAX_DIVIDERS, NetworkValue, VpcValue, ip, ip_octets, network_prefix_len,
 };
 use tracing::warn;
 
@@ -52,6 +52,8 @@ pub struct AyaConfig {
     pub endpoint_mode: Mode,
     /// Where the endpoint data path runs.
     pub endpoint_hook: EndpointHook,
+    /// Capacities of the maps created here (adopted pinned maps keep theirs).
+    pub map_sizes: MapSizes,
 }
 
 struct Inner {
@@ -59,6 +61,16 @@ struct Inner {
     cfg: AyaConfig,
     shadow: Table,
     attached: BTreeMap<(u32, Ipv4Addr), EndpointAttachment>,
+}
+
+/// Endpoint ops of one [`Inner::apply_all`] run, not yet written.
+#[derive(Default)]
+struct EndpointRun {
+    /// Addresses touched, in first-touch order, with the ENDPOINTS value before the run.
+    touched: Vec<(Vni, Ipv4Addr, Option<EndpointValue>)>,
+    seen: HashSet<(Vni, Ipv4Addr)>,
+    /// Ops in the run (for the report).
+    ops: usize,
 }
 
 /// [`Dataplane`] over the real maps.
@@ -103,7 +115,8 @@ impl AyaDataplane {
     pub fn open(cfg: AyaConfig) -> Result<Self> {
         let links = cfg.pin_dir.join("links");
         std::fs::create_dir_all(&links).map_err(|e| Error::io("create pin dir", &links, e))?;
-        let mut progs = Programs::load_pinned(&cfg.pin_dir.join("maps")).map_err(dp_err("load"))?;
+        let mut progs = Programs::load_with(Some(&cfg.pin_dir.join("maps")), &cfg.map_sizes)
+            .map_err(dp_err("load"))?;
         let tc = cfg.endpoint_hook == EndpointHook::Tc;
         let config = |flags| Config {
             droplet_ip: ip(cfg.droplet_ip.octets()),
@@ -329,6 +342,96 @@ impl Inner {
         Ok(n)
     }
 
+    /// Applies `ops` in order. Runs of endpoint rows (a full sync's directory, most of any
+    /// table) are written with batched syscalls: each address's final ENDPOINTS value once,
+    /// thousands of rows per syscall; every other row goes through [`Inner::apply_one`], with
+    /// the endpoint rows before it flushed first so order is kept.
+    fn apply_all(&mut self, ops: &[MapOp]) -> ApplyReport {
+        let mut report = ApplyReport::default();
+        let mut run = EndpointRun::default();
+        for op in ops {
+            let key = match op {
+                MapOp::Upsert(k, _) | MapOp::Delete(k) => k,
+            };
+            if let RowKey::LocalEndpoint { vni, ip } | RowKey::Endpoint { vni, ip } = key {
+                if run.seen.insert((*vni, *ip)) {
+                    // What ENDPOINTS holds for it before this run (the shadow is what was
+                    // written).
+                    let before = self.endpoint_value(*vni, *ip);
+                    run.touched.push((*vni, *ip, before));
+                }
+                match op {
+                    MapOp::Upsert(k, v) => self.shadow.insert(k.clone(), v.clone()),
+                    MapOp::Delete(k) => self.shadow.remove(k),
+                };
+                run.ops += 1;
+                continue;
+            }
+            self.flush(&mut run, &mut report);
+            match self.apply_one(op) {
+                Ok(()) => report.applied += 1,
+                Err(e) => report.errors.push(e.to_string()),
+            }
+        }
+        self.flush(&mut run, &mut report);
+        report
+    }
+
+    /// Writes the ENDPOINTS rows of a run of endpoint ops: upserts and removals batched, and
+    /// the direct paths to addresses whose droplet changed (moved or deleted) invalidated. A failed batch is retried row by row, so each bad row gets its own error.
+    fn flush(&mut self, run: &mut EndpointRun, report: &mut ApplyReport) {
+        if run.ops == 0 {
+            return;
+        }
+        let droplet = |v: &Option<EndpointValue>| v.map(|v| v.droplet_ip);
+        let mut upserts = Vec::new();
+        let mut removals = Vec::new();
+        let mut moved = Vec::new();
+        for (vni, addr, before) in run.touched.drain(..) {
+            let key = EndpointKey {
+                vni: vni.get(),
+                ip: ip(addr.octets()),
+            };
+            let now = self.endpoint_value(vni, addr);
+            match now {
+                Some(v) => upserts.push((key, v)),
+                None => removals.push(key),
+            }
+            // Moved or deleted: a learned path to the old droplet is stale. A row that is new
+            // here cannot have gone stale by this write (a path to an endpoint that moved
+            // while this agent was not looking is bounced back by its old droplet, see
+            // xdp-programs/README.md); a LOCAL row drops its path in `upsert_endpoints`.
+            if before.is_some() && droplet(&before) != droplet(&now) {
+                moved.push(key);
+            }
+        }
+        let errors_before = report.errors.len();
+        let maps = self.progs.maps_mut();
+        if maps.upsert_endpoints(&upserts).is_err() {
+            for (k, v) in &upserts {
+                let addr = Ipv4Addr::from(ip_octets(k.ip));
+                if let Err(e) = maps.upsert_endpoint(k.vni, addr, v) {
+                    report.errors.push(dp_err("write endpoint")(e).to_string());
+                }
+            }
+        }
+        if let Err(e) = maps.remove_endpoints(&removals) {
+            report
+                .errors
+                .push(dp_err("remove endpoints")(e).to_string());
+        }
+        // The endpoint left or moved: senders must not keep a learned path to it.
+        if let Err(e) = maps.delete_direct_paths(&moved) {
+            report
+                .errors
+                .push(dp_err("invalidate direct paths")(e).to_string());
+        }
+        let failed = report.errors.len() - errors_before;
+        report.applied += run.ops.saturating_sub(failed);
+        run.ops = 0;
+        run.seen.clear();
+    }
+
     fn apply_one(&mut self, op: &MapOp) -> Result<()> {
         let (key, value) = match op {
             MapOp::Upsert(k, v) => (k, Some(v)),
@@ -401,16 +504,7 @@ impl Inner {
 
 impl Dataplane for AyaDataplane {
     fn apply(&self, ops: &[MapOp]) -> Result<ApplyReport> {
-        Ok(self.with(|inner| {
-            let mut report = ApplyReport::default();
-            for op in ops {
-                match inner.apply_one(op) {
-                    Ok(()) => report.applied += 1,
-                    Err(e) => report.errors.push(e.to_string()),
-                }
-            }
-            report
-        }))
+        Ok(self.with(|inner| inner.apply_all(ops)))
     }
 
     fn rows(&self) -> Result<Table> {

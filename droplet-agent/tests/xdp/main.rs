@@ -173,6 +173,7 @@ async fn rows_attach_and_adoption_over_pinned_maps() {
         underlay_mode: alkaid_xdp::Mode::Generic,
         endpoint_mode: alkaid_xdp::Mode::Generic,
         endpoint_hook: EndpointHook::Xdp,
+        map_sizes: alkaid_xdp::MapSizes::default(),
     };
     let dp = AyaDataplane::open(cfg.clone()).unwrap();
     let report = dp

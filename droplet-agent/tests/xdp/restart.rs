@@ -108,6 +108,7 @@ fn cfg_hook(pins: &Path, underlay: u32, underlay_ifname: &str, hook: EndpointHoo
         underlay_mode: alkaid_xdp::Mode::Generic,
         endpoint_mode: alkaid_xdp::Mode::Generic,
         endpoint_hook: hook,
+        map_sizes: alkaid_xdp::MapSizes::default(),
     }
 }
 

@@ -238,6 +238,7 @@ fn main() {
     let mut timer = Vec::new();
     let mut wrapper = Vec::new();
     let mut floor = Vec::new();
+    let mut empty = Vec::new();
     let mut pass = Vec::new();
     let mut figures: Vec<Vec<f64>> = vec![Vec::new(); paths.len()];
     let mut singles: Vec<Vec<f64>> = vec![Vec::new(); paths.len()];
@@ -249,6 +250,7 @@ fn main() {
         timer.push(overhead);
         wrapper.push(wrapped(&p, Prog::Transit, &pass_pkt, None, REPEAT) - pass_repeat);
         floor.push(repeated(&p, Prog::Transit, &floor_pkt, None));
+        empty.push(repeated(&p, Prog::Pass, &floor_pkt, None));
         for (i, (_, prog, pkt, ifindex, _)) in paths.iter().enumerate() {
             figures[i].push(wrapped(&p, *prog, pkt, *ifindex, REPEAT));
             singles[i].push((single(&p, *prog, pkt, *ifindex) - overhead).max(0.0));
@@ -259,6 +261,7 @@ fn main() {
     }
     println!("BENCH transit_passthrough {:.1} ns", median(pass));
     println!("BENCH xdp_test_run_floor {:.1} ns", median(floor));
+    println!("BENCH xdp_empty_program {:.1} ns", median(empty));
     println!("BENCH bench_wrapper_overhead {:.1} ns", median(wrapper));
     for (i, (name, ..)) in paths.iter().enumerate() {
         println!("BENCH {name}_single {:.1} ns", median(singles[i].clone()));

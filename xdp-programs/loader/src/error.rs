@@ -25,6 +25,14 @@ pub enum Error {
         #[source]
         source: aya::maps::MapError,
     },
+    /// A batched map operation (BPF_MAP_*_BATCH) failed.
+    #[error("map `{name}`: batch {op}: {source}")]
+    Batch {
+        name: &'static str,
+        op: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
     /// A devmap operation failed.
     #[error("map `TX_PORTS`: {0}")]
     TxPorts(#[source] aya::maps::xdp::XdpMapError),

@@ -12,9 +12,9 @@ use alkaid_xdp_common::{
     NetworkKey, NetworkRecord, NetworkValue, PeerValue, VpcValue, ip_octets, maps as names,
 };
 use aya::Pod;
-use aya::maps::{HashMap, Map, MapData, MapError, lpm_trie::LpmTrie};
+use aya::maps::{HashMap, IterableMap, Map, MapData, MapError, lpm_trie::LpmTrie};
 
-use crate::{Error, Result};
+use crate::{Error, Result, batch};
 
 /// One NETWORKS row: subnet `net/prefix` of `vni`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,8 +55,12 @@ fn open(dir: &Path, name: &'static str) -> Result<Map> {
 fn hash_rows<K: Pod + Ord, V: Pod>(dir: &Path, name: &'static str) -> Result<Vec<(K, V)>> {
     let map: HashMap<MapData, K, V> =
         HashMap::try_from(open(dir, name)?).map_err(|source| Error::Map { name, source })?;
-    let mut rows = collect(map.iter(), name)?;
-    rows.sort_by_key(|(k, _)| *k);
+    let mut rows = batch::lookup_all(map.map().fd()).map_err(|source| Error::Batch {
+        name,
+        op: "lookup",
+        source,
+    })?;
+    rows.sort_unstable_by_key(|(k, _)| *k);
     Ok(rows)
 }
 

@@ -26,15 +26,15 @@ use alkaid_xdp_common::{
     PeerValue, VpcValue, ip, maps as names, network_prefix_len,
 };
 use aya::{
-    Ebpf,
+    Ebpf, Pod,
     maps::{
-        Array, HashMap, MapData, MapError, PerCpuArray,
+        Array, HashMap, IterableMap, MapData, MapError, PerCpuArray,
         lpm_trie::{Key, LpmTrie},
         xdp::DevMapHash,
     },
 };
 
-use crate::{Error, Result};
+use crate::{Error, Result, batch};
 
 /// Typed access to the data-plane maps.
 pub struct Maps {
@@ -47,6 +47,12 @@ pub struct Maps {
     tx_ports: DevMapHash<MapData>,
     config: Array<MapData, Config>,
     pub(crate) stats: PerCpuArray<MapData, u64>,
+    /// What PEERS holds (ip -> mac), mirrored: the agent, through this type, is the only
+    /// writer of PEERS and CONFIG (the programs never write them), so deriving a row's cached
+    /// MACs reads neither map. A directory row then costs one syscall, not two per peer.
+    peers_mirror: StdHashMap<u32, [u8; 6]>,
+    /// What CONFIG[0] holds (mirrored for the same reason).
+    config_mirror: Config,
 }
 
 fn take<T>(ebpf: &mut Ebpf, name: &'static str) -> Result<T>
@@ -82,13 +88,22 @@ fn removed(r: Result<(), MapError>, name: &'static str) -> Result<bool> {
     }
 }
 
+/// Every row of a hash map, batched.
+fn all<K: Pod, V: Pod>(map: &impl IterableMap<K, V>, name: &'static str) -> Result<Vec<(K, V)>> {
+    batch::lookup_all(map.map().fd()).map_err(|source| Error::Batch {
+        name,
+        op: "lookup",
+        source,
+    })
+}
+
 fn v4(a: Ipv4Addr) -> u32 {
     ip(a.octets())
 }
 
 impl Maps {
     pub(crate) fn take_all(ebpf: &mut Ebpf) -> Result<Self> {
-        Ok(Self {
+        Self {
             endpoints: take(ebpf, names::ENDPOINTS)?,
             networks: take(ebpf, names::NETWORKS)?,
             vpcs: take(ebpf, names::VPCS)?,
@@ -98,13 +113,27 @@ impl Maps {
             tx_ports: take(ebpf, names::TX_PORTS)?,
             config: take(ebpf, names::CONFIG)?,
             stats: take(ebpf, names::STATS)?,
-        })
+            peers_mirror: StdHashMap::new(),
+            config_mirror: Config::default(),
+        }
+        .with_mirrors()
+    }
+
+    /// Reads PEERS and CONFIG once (adopted pinned maps keep a previous agent's rows).
+    fn with_mirrors(mut self) -> Result<Self> {
+        self.peers_mirror = all(&self.peers, names::PEERS)?
+            .into_iter()
+            .map(|(k, v)| (k, v.mac))
+            .collect();
+        self.config_mirror = self.config()?;
+        Ok(self)
     }
 
     /// Writes CONFIG[0]. A changed default peer MAC refreshes every cached MAC.
     pub fn set_config(&mut self, cfg: &Config) -> Result<()> {
-        let old = self.config()?;
+        let old = self.config_mirror;
         self.config.set(0, cfg, 0).map_err(map_err(names::CONFIG))?;
+        self.config_mirror = *cfg;
         if old.default_peer_mac != cfg.default_peer_mac {
             self.refresh_macs()?;
         }
@@ -121,24 +150,57 @@ impl Maps {
     /// `agent` checks DIRECT_PATH first).
     pub fn upsert_endpoint(&mut self, vni: u32, addr: Ipv4Addr, v: &EndpointValue) -> Result<()> {
         let k = EndpointKey { vni, ip: v4(addr) };
-        let local = v.flags & ENDPOINT_F_LOCAL != 0;
-        let droplet_mac = if local {
-            [0; 6]
-        } else {
-            self.resolve_mac(v.droplet_ip, &self.peer_table()?, &self.config()?)
-        };
-        let rec = EndpointRecord {
-            ep: *v,
-            droplet_mac,
-            _pad: [0; 2],
-        };
         self.endpoints
-            .insert(k, rec, 0)
+            .insert(k, self.endpoint_record(v), 0)
             .map_err(map_err(names::ENDPOINTS))?;
-        if local {
+        if v.flags & ENDPOINT_F_LOCAL != 0 {
             removed(self.direct_path.remove(&k), names::DIRECT_PATH)?;
         }
         Ok(())
+    }
+
+    /// [`Maps::upsert_endpoint`] for many rows, thousands per syscall (a full sync's
+    /// directory). Rows are written in order; on error, the rows before the failing one are
+    /// written.
+    pub fn upsert_endpoints(&mut self, rows: &[(EndpointKey, EndpointValue)]) -> Result<()> {
+        let records: Vec<(EndpointKey, EndpointRecord)> = rows
+            .iter()
+            .map(|(k, v)| (*k, self.endpoint_record(v)))
+            .collect();
+        batch::update(self.endpoints.map().fd(), &records).map_err(|(_, source)| Error::Batch {
+            name: names::ENDPOINTS,
+            op: "update",
+            source,
+        })?;
+        let local: Vec<EndpointKey> = rows
+            .iter()
+            .filter(|(_, v)| v.flags & ENDPOINT_F_LOCAL != 0)
+            .map(|(k, _)| *k)
+            .collect();
+        self.delete_direct_paths(&local)?;
+        Ok(())
+    }
+
+    /// Removes many ENDPOINTS rows (absent ones are skipped); returns how many there were.
+    pub fn remove_endpoints(&mut self, keys: &[EndpointKey]) -> Result<usize> {
+        batch::delete(self.endpoints.map().fd(), keys).map_err(|source| Error::Batch {
+            name: names::ENDPOINTS,
+            op: "delete",
+            source,
+        })
+    }
+
+    fn endpoint_record(&self, v: &EndpointValue) -> EndpointRecord {
+        let droplet_mac = if v.flags & ENDPOINT_F_LOCAL != 0 {
+            [0; 6]
+        } else {
+            self.resolve_mac(v.droplet_ip)
+        };
+        EndpointRecord {
+            ep: *v,
+            droplet_mac,
+            _pad: [0; 2],
+        }
     }
 
     /// Removes an ENDPOINTS row; `false` if absent.
@@ -163,10 +225,7 @@ impl Maps {
     }
 
     fn endpoint_records(&self) -> Result<Vec<(EndpointKey, EndpointRecord)>> {
-        self.endpoints
-            .iter()
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(map_err(names::ENDPOINTS))
+        all(&self.endpoints, names::ENDPOINTS)
     }
 
     fn net_key(vni: u32, net: Ipv4Addr, prefix: u8) -> Result<Key<NetworkKey>> {
@@ -197,7 +256,7 @@ impl Maps {
             return Err(Error::Invalid(format!("{} bouncers > 16", v.n_bouncers)));
         }
         let k = Self::net_key(vni, net, prefix)?;
-        let rec = self.network_record(v, &self.peer_table()?, &self.config()?);
+        let rec = self.network_record(v);
         self.networks
             .insert(&k, rec, 0)
             .map_err(map_err(names::NETWORKS))?;
@@ -218,19 +277,14 @@ impl Maps {
         Ok(optional(self.networks.get(&k, 0), names::NETWORKS)?.map(|r| r.net))
     }
 
-    fn network_record(
-        &self,
-        v: &NetworkValue,
-        peers: &StdHashMap<u32, [u8; 6]>,
-        cfg: &Config,
-    ) -> NetworkRecord {
+    fn network_record(&self, v: &NetworkValue) -> NetworkRecord {
         let mut rec = NetworkRecord {
             net: *v,
             bouncer_macs: [[0; 6]; MAX_BOUNCERS],
         };
         let n = (v.n_bouncers as usize).min(MAX_BOUNCERS);
         for i in 0..n {
-            rec.bouncer_macs[i] = self.resolve_mac(v.bouncers[i], peers, cfg);
+            rec.bouncer_macs[i] = self.resolve_mac(v.bouncers[i]);
         }
         rec
     }
@@ -251,12 +305,11 @@ impl Maps {
     /// Upserts PEERS: the outer destination MAC for droplet `addr`. A new or changed MAC is
     /// copied into every row that caches it (see the module docs).
     pub fn upsert_peer(&mut self, addr: Ipv4Addr, mac: [u8; 6]) -> Result<()> {
-        let old = optional(self.peers.get(&v4(addr), 0), names::PEERS)?;
         let v = PeerValue { mac, _pad: [0; 2] };
         self.peers
             .insert(v4(addr), v, 0)
             .map_err(map_err(names::PEERS))?;
-        if old.map(|o| o.mac) != Some(mac) {
+        if self.peers_mirror.insert(v4(addr), mac) != Some(mac) {
             self.refresh_macs()?;
         }
         Ok(())
@@ -266,35 +319,27 @@ impl Maps {
     /// none).
     pub fn remove_peer(&mut self, addr: Ipv4Addr) -> Result<bool> {
         let was = removed(self.peers.remove(&v4(addr)), names::PEERS)?;
-        if was {
+        if self.peers_mirror.remove(&v4(addr)).is_some() || was {
             self.refresh_macs()?;
         }
         Ok(was)
     }
 
-    /// PEERS as a table (ip -> mac).
-    fn peer_table(&self) -> Result<StdHashMap<u32, [u8; 6]>> {
-        self.peers
-            .iter()
-            .map(|r| r.map(|(k, v)| (k, v.mac)))
-            .collect::<Result<_, _>>()
-            .map_err(map_err(names::PEERS))
-    }
-
     /// What the programs would use as the outer MAC of `droplet` (zero = none).
-    fn resolve_mac(&self, droplet: u32, peers: &StdHashMap<u32, [u8; 6]>, cfg: &Config) -> [u8; 6] {
-        peers.get(&droplet).copied().unwrap_or(cfg.default_peer_mac)
+    fn resolve_mac(&self, droplet: u32) -> [u8; 6] {
+        self.peers_mirror
+            .get(&droplet)
+            .copied()
+            .unwrap_or(self.config_mirror.default_peer_mac)
     }
 
     /// Rewrites every cached MAC that differs from what PEERS and CONFIG say now.
     fn refresh_macs(&mut self) -> Result<()> {
-        let peers = self.peer_table()?;
-        let cfg = self.config()?;
         for (k, mut rec) in self.endpoint_records()? {
             if rec.ep.flags & ENDPOINT_F_LOCAL != 0 {
                 continue;
             }
-            let mac = self.resolve_mac(rec.ep.droplet_ip, &peers, &cfg);
+            let mac = self.resolve_mac(rec.ep.droplet_ip);
             if mac != rec.droplet_mac {
                 rec.droplet_mac = mac;
                 self.endpoints
@@ -308,7 +353,7 @@ impl Maps {
             .collect::<Result<Vec<_>, _>>()
             .map_err(map_err(names::NETWORKS))?;
         for (k, rec) in nets {
-            let fresh = self.network_record(&rec.net, &peers, &cfg);
+            let fresh = self.network_record(&rec.net);
             if fresh != rec {
                 self.networks
                     .insert(&k, fresh, 0)
@@ -318,7 +363,7 @@ impl Maps {
         for (k, mut v) in self.direct_paths()? {
             // No PEERS row (nor default): keep a MAC `transit` learned from the droplet's own
             // packets; a learned path never needs PEERS.
-            let mac = self.resolve_mac(v.droplet_ip, &peers, &cfg);
+            let mac = self.resolve_mac(v.droplet_ip);
             if mac != v.mac && mac != [0; 6] {
                 v.mac = mac;
                 // The row may have been evicted or invalidated meanwhile: re-adding it is harmless
@@ -386,12 +431,7 @@ impl Maps {
     /// Recomputes the embedded bouncers of the AGENT_ENDPOINTS rows of subnet `only` (all rows
     /// if `None`), writing those that changed.
     fn refresh_agent_records(&mut self, only: Option<&Key<NetworkKey>>) -> Result<()> {
-        let rows = self
-            .agent_endpoints
-            .iter()
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(map_err(names::AGENT_ENDPOINTS))?;
-        for (ifindex, rec) in rows {
+        for (ifindex, rec) in all(&self.agent_endpoints, names::AGENT_ENDPOINTS)? {
             if let Some(k) = only {
                 let d = k.data();
                 if rec.ep.net_prefix_len != k.prefix_len()
@@ -427,10 +467,7 @@ impl Maps {
 
     /// All DIRECT_PATH rows.
     pub fn direct_paths(&self) -> Result<Vec<(EndpointKey, DirectPathValue)>> {
-        self.direct_path
-            .iter()
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(map_err(names::DIRECT_PATH))
+        all(&self.direct_path, names::DIRECT_PATH)
     }
 
     /// Sets a direct path by hand (control plane knows better than traffic).
@@ -439,7 +476,7 @@ impl Maps {
         let v = DirectPathValue {
             droplet_ip: v4(droplet),
             flags: 0,
-            mac: self.resolve_mac(v4(droplet), &self.peer_table()?, &self.config()?),
+            mac: self.resolve_mac(v4(droplet)),
             _pad: [0; 2],
         };
         self.direct_path
@@ -465,13 +502,28 @@ impl Maps {
             .filter(|(_, v)| v.droplet_ip == d)
             .map(|(k, _)| k)
             .collect();
-        let mut n = 0;
-        for k in stale {
-            if removed(self.direct_path.remove(&k), names::DIRECT_PATH)? {
-                n += 1;
-            }
-        }
-        Ok(n)
+        self.delete_direct_paths(&stale)
+    }
+
+    /// [`Maps::invalidate_direct_path`] for many keys (absent ones skipped); returns how many
+    /// there were.
+    pub fn delete_direct_paths(&mut self, keys: &[EndpointKey]) -> Result<usize> {
+        // Batch deletion stops at every absent key (a syscall each); past a few hundred keys,
+        // listing the (LRU-bounded) map once is cheaper, then only present keys are deleted.
+        let present: Vec<EndpointKey>;
+        let keys = if keys.len() > 256 {
+            let held: std::collections::HashSet<EndpointKey> =
+                self.direct_paths()?.into_iter().map(|(k, _)| k).collect();
+            present = keys.iter().filter(|k| held.contains(k)).copied().collect();
+            &present[..]
+        } else {
+            keys
+        };
+        batch::delete(self.direct_path.map().fd(), keys).map_err(|source| Error::Batch {
+            name: names::DIRECT_PATH,
+            op: "delete",
+            source,
+        })
     }
 
     /// Allows redirects to `ifindex` (the underlay NIC and every endpoint's host-side veth).

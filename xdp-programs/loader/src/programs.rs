@@ -9,6 +9,7 @@ use std::{
 use alkaid_xdp_common::maps as names;
 use aya::{
     Ebpf, EbpfLoader,
+    maps::MapInfo,
     programs::{
         SchedClassifier, TcAttachType, TestRun, TestRunOptions, Xdp, XdpMode,
         links::{FdLink, PinnedLink},
@@ -85,6 +86,44 @@ impl From<Mode> for XdpMode {
     }
 }
 
+/// Capacities of the maps that grow with the cluster. A hash map's memory is allocated when
+/// it is created (about 100 bytes per ENDPOINTS or DIRECT_PATH slot, 200 per NETWORKS
+/// slot), so size them for what one droplet holds: its local endpoints plus the directories of
+/// the subnets it bounces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MapSizes {
+    /// ENDPOINTS: local endpoints plus bounced directories.
+    pub endpoints: u32,
+    /// NETWORKS: subnets routed here.
+    pub networks: u32,
+    /// DIRECT_PATH: learned flows' destinations (LRU: a full map evicts, never refuses).
+    pub direct_paths: u32,
+    /// PEERS: droplets.
+    pub peers: u32,
+}
+
+impl Default for MapSizes {
+    fn default() -> Self {
+        Self {
+            endpoints: names::ENDPOINTS_MAX,
+            networks: names::NETWORKS_MAX,
+            direct_paths: names::DIRECT_PATH_MAX,
+            peers: names::PEERS_MAX,
+        }
+    }
+}
+
+impl MapSizes {
+    fn by_name(&self) -> [(&'static str, u32); 4] {
+        [
+            (names::ENDPOINTS, self.endpoints),
+            (names::NETWORKS, self.networks),
+            (names::DIRECT_PATH, self.direct_paths),
+            (names::PEERS, self.peers),
+        ]
+    }
+}
+
 /// Outcome of one BPF_PROG_TEST_RUN.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RunResult {
@@ -103,14 +142,13 @@ pub struct Programs {
 }
 
 impl Programs {
-    /// Loads the embedded object with fresh, unpinned maps, and loads both programs into the
-    /// kernel (this is where the verifier runs).
+    /// Loads the embedded object with fresh, unpinned maps of the default [`MapSizes`], and
+    /// loads both programs into the kernel (this is where the verifier runs).
     ///
     /// # Errors
     /// Without root/CAP_BPF, or if the verifier rejects a program.
     pub fn load() -> Result<Self> {
-        let ebpf = Ebpf::load(OBJECT).map_err(Error::Load)?;
-        Self::finish(ebpf)
+        Self::load_with(None, &MapSizes::default())
     }
 
     /// Loads with every map pinned as `dir/NAME` on a bpffs: maps already pinned there are
@@ -120,15 +158,49 @@ impl Programs {
     /// # Errors
     /// As [`Programs::load`], or if `dir` is not on a bpffs.
     pub fn load_pinned(dir: &Path) -> Result<Self> {
-        fs::create_dir_all(dir).map_err(|source| Error::Io {
-            path: dir.to_owned(),
-            source,
-        })?;
-        let paths: Vec<(&'static str, PathBuf)> =
-            names::ALL.iter().map(|n| (*n, dir.join(n))).collect();
+        Self::load_with(Some(dir), &MapSizes::default())
+    }
+
+    /// [`Programs::load`] (`pin_dir` `None`) or [`Programs::load_pinned`], creating maps with
+    /// `sizes`. An adopted pinned map keeps the size it was created with (its rows are the
+    /// forwarding state); a difference from `sizes` is logged, and takes effect once the pin
+    /// is removed (a planned maintenance: the next load starts that map empty).
+    ///
+    /// # Errors
+    /// As [`Programs::load_pinned`]; [`Error::Invalid`] for a zero size.
+    pub fn load_with(pin_dir: Option<&Path>, sizes: &MapSizes) -> Result<Self> {
         let mut loader = EbpfLoader::new();
+        for (name, n) in sizes.by_name() {
+            if n == 0 {
+                return Err(Error::Invalid(format!("{name}: capacity 0")));
+            }
+            loader.map_max_entries(name, n);
+        }
+        let mut paths: Vec<(&'static str, PathBuf)> = Vec::new();
+        if let Some(dir) = pin_dir {
+            fs::create_dir_all(dir).map_err(|source| Error::Io {
+                path: dir.to_owned(),
+                source,
+            })?;
+            paths = names::ALL.iter().map(|n| (*n, dir.join(n))).collect();
+            for (name, path) in &paths {
+                loader.map_pin_path(name, path.as_path());
+            }
+        }
         for (name, path) in &paths {
-            loader.map_pin_path(name, path.as_path());
+            let Some(want) = sizes.by_name().iter().find(|(n, _)| n == name).map(|x| x.1) else {
+                continue;
+            };
+            if let Ok(info) = MapInfo::from_pin(path)
+                && info.max_entries() != want
+            {
+                tracing::warn!(
+                    map = name,
+                    pinned = info.max_entries(),
+                    requested = want,
+                    "adopting a pinned map with its own capacity; remove its pin to resize"
+                );
+            }
         }
         let ebpf = loader.load(OBJECT).map_err(Error::Load)?;
         Self::finish(ebpf)
