@@ -228,10 +228,12 @@ fn stop_the_operator_leader_new_pods_work() {
     lab.ok(&["lab", "operator", "start", &leader.to_string()]);
 }
 
-/// Restart an agent while traffic flows through its droplet: a transfer in flight completes
-/// with a matching checksum and no probe goes unanswered (pinned XDP keeps forwarding).
+/// Restart an agent while traffic flows through its droplet: a ping flood spanning the whole
+/// restart loses no packet, a transfer in flight completes with a matching checksum, and no
+/// probe goes unanswered (pinned programs and maps keep forwarding; the new agent adopts them).
 #[test]
 fn restart_an_agent_during_traffic_without_loss() {
+    const PINGS: u32 = 10_000;
     let lab = lab_or_skip!("agentrestart", 2);
     lab.apply_ok(&vpc_yaml(
         "blue",
@@ -243,6 +245,14 @@ fn restart_an_agent_during_traffic_without_loss() {
     let q = lab.pod("q", "d2", "blue", "a");
     lab.assert_pair(("p", &ip(&p)), ("q", &ip(&q)));
     let t = bulk(&lab, "p", &ip(&q), 200 << 20);
+    // 1,000 echo requests per second for 10 s, each reply awaited up to 2 s at the end.
+    let mut flood = std::process::Command::new(crate::harness::alkaid_bin())
+        .args(["--lab", &lab.name, "lab", "exec", "p", "--", "ping", "-q"])
+        .args(["-i", "0.001", "-c", &PINGS.to_string(), "-W", "2", &ip(&q)])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("starting the ping flood");
     lab.ok(&["lab", "droplet", "restart", "d2"]);
     let end = Instant::now() + Duration::from_secs(5);
     while Instant::now() < end {
@@ -252,7 +262,6 @@ fn restart_an_agent_during_traffic_without_loss() {
             "a probe was lost during the restart"
         );
     }
-    finish(t, "q");
     wait_for("d2 Ready again", Duration::from_secs(20), || {
         let s = lab.json(&["lab", "status"]);
         s["droplets"]
@@ -261,5 +270,20 @@ fn restart_an_agent_during_traffic_without_loss() {
             .any(|d| d["name"] == "d2" && d["phase"] == "Ready")
             .then_some(())
     });
+    assert!(
+        flood.try_wait().expect("ping flood").is_none(),
+        "the flood ended before the restarted agent was back: it proves nothing; raise PINGS"
+    );
+    let out = flood.wait_with_output().expect("ping flood");
+    let stats = crate::harness::text(&out);
+    let summary = stats
+        .lines()
+        .find(|l| l.contains("packets transmitted"))
+        .unwrap_or_else(|| panic!("no ping summary: {stats}"));
+    assert!(
+        summary.starts_with(&format!("{PINGS} packets transmitted, {PINGS} received")),
+        "the flood lost packets across the agent restart: {summary}"
+    );
+    finish(t, "q");
     lab.assert_pair(("p", &ip(&p)), ("q", &ip(&q)));
 }
