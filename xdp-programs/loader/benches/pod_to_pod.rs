@@ -5,6 +5,8 @@
 //! - `xdp_native`, `xdp_generic`: our XDP data path (`agent` + `transit`; pods with tx checksum
 //!   offload off, xdp-on-veth rule 5);
 //! - `tc`: our TC endpoint path (`agent_tc` + `transit_tc`; pods keep their offloads);
+//! - `tc_behind_xdp`: `tc` with XDP `transit` (generic) in front of `transit_tc` on the
+//!   underlay NIC, handing it the local deliveries (`CONFIG_F_TC_DECAP`);
 //! - `vxlan`: the kernel's VXLAN device (this kernel has no Geneve module; 50 bytes of overhead
 //!   against our 58), pod veth and vxlan in a bridge on each droplet;
 //! - `underlay`: droplet to droplet without a tunnel, the limit.
@@ -64,7 +66,7 @@ fn ours(tag: &str, v: Variant) -> (Lab, Vec<Programs>, Pod, Pod) {
         .iter()
         .enumerate()
         .map(|(i, dr)| {
-            let dv = if i == 2 && v == Variant::Tc {
+            let dv = if i == 2 && v.tc_endpoints() {
                 Variant::XdpGeneric
             } else {
                 v
@@ -255,6 +257,7 @@ fn main() {
     let (_l1, _p1, x1, y1) = ours("bn", Variant::XdpNative);
     let (_l2, _p2, x2, y2) = ours("bg", Variant::XdpGeneric);
     let (_l3, _p3, x3, y3) = ours("bt", Variant::Tc);
+    let (_l5, _p5, x5, y5) = ours("bx", Variant::TcBehindXdp);
     let (_l4, d4, x4, y4) = vxlan("bv");
     let setups = [
         Setup {
@@ -273,6 +276,12 @@ fn main() {
             name: "tc",
             client: x3.ns,
             server: y3.ns,
+            dst: IP_Y,
+        },
+        Setup {
+            name: "tc_behind_xdp",
+            client: x5.ns,
+            server: y5.ns,
             dst: IP_Y,
         },
         Setup {

@@ -27,13 +27,23 @@ pub enum Variant {
     /// TC at the endpoints: `agent_tc` on host veths, `transit_tc` on the underlay NIC (keeps
     /// GSO/TSO; pods keep checksum offload).
     Tc,
+    /// [`Variant::Tc`] with XDP `transit` (generic) in front of `transit_tc` on the underlay
+    /// NIC and `CONFIG_F_TC_DECAP`: XDP keeps the retargets, TC decapsulates.
+    TcBehindXdp,
+}
+
+impl Variant {
+    /// TC at the endpoints.
+    pub fn tc_endpoints(self) -> bool {
+        matches!(self, Variant::Tc | Variant::TcBehindXdp)
+    }
 }
 
 impl Variant {
     fn mode(self) -> Mode {
         match self {
             Variant::XdpNative => Mode::Native,
-            Variant::XdpGeneric | Variant::Tc => Mode::Generic,
+            Variant::XdpGeneric | Variant::Tc | Variant::TcBehindXdp => Mode::Generic,
         }
     }
 }
@@ -52,7 +62,11 @@ pub fn droplet(lab: &Lab, d: &Droplet, all: &[Droplet], v: Variant) -> Programs 
         droplet_ip: v4(d.ip),
         underlay_ifindex: d.eth0,
         mtu: MTU,
-        flags: 0,
+        flags: if v == Variant::TcBehindXdp {
+            alkaid_xdp::common::CONFIG_F_TC_DECAP
+        } else {
+            0
+        },
         droplet_mac: d.mac,
         gateway_mac: GW_MAC,
         default_peer_mac: [0; 6],
@@ -68,10 +82,15 @@ pub fn droplet(lab: &Lab, d: &Droplet, all: &[Droplet], v: Variant) -> Programs 
         p.maps_mut().add_tx_port(d.eth0).unwrap();
         std::fs::create_dir_all(&lab.pin_dir).unwrap();
         let link = lab.pin_dir.join(format!("transit-{}", d.ns));
-        if v == Variant::Tc {
+        if v.tc_endpoints() {
             p.attach_tc_pinned(TcProg::Transit, "eth0", &link)
                 .expect("attach transit_tc");
-        } else {
+        }
+        if v == Variant::TcBehindXdp {
+            let xdp_link = lab.pin_dir.join(format!("transit-xdp-{}", d.ns));
+            p.attach_pinned(Prog::Transit, d.eth0, Mode::Generic, &xdp_link)
+                .expect("attach transit");
+        } else if !v.tc_endpoints() {
             p.attach_pinned(Prog::Transit, d.eth0, v.mode(), &link)
                 .expect("attach transit");
         }
@@ -119,7 +138,7 @@ pub fn pod(p: &mut Programs, d: &Droplet, pod: &Pod, vni: u32, subnet: (Ipv4Addr
     {
         let _ns = InNetns::enter(&d.ns);
         p.maps_mut().add_tx_port(pod.host_ifindex).unwrap();
-        if v == Variant::Tc {
+        if v.tc_endpoints() {
             p.attach_tc(TcProg::Agent, &pod.host)
                 .expect("attach agent_tc");
         } else {
@@ -136,7 +155,7 @@ pub fn pod(p: &mut Programs, d: &Droplet, pod: &Pod, vni: u32, subnet: (Ipv4Addr
         )
         .expect("attach pass in pod");
     }
-    if v != Variant::Tc {
+    if !v.tc_endpoints() {
         Lab::ethtool(&pod.ns, "eth0", &["tx", "off"]);
     }
 }
