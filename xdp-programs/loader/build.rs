@@ -91,7 +91,15 @@ fn rustflags() -> String {
         arch
     };
     let cfg = format!("--cfg=bpf_target_arch=\"{arch}\"");
-    [cfg.as_str(), "-Cdebuginfo=2", "-Clink-arg=--btf"].join("\x1f")
+    // Warnings fail the build: its output is shown only on failure, so a warning would
+    // otherwise go unseen (the toolchain is pinned, so this cannot break on an upgrade).
+    [
+        cfg.as_str(),
+        "-Cdebuginfo=2",
+        "-Clink-arg=--btf",
+        "-Dwarnings",
+    ]
+    .join("\x1f")
 }
 
 fn copy(from: &Path, to: &Path) -> anyhow::Result<()> {

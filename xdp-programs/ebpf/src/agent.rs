@@ -25,7 +25,7 @@ use aya_ebpf::{bindings::xdp_action, programs::XdpContext};
 
 use crate::{
     arp, geneve, maps,
-    parse::{self, EthHdr, Ipv4Hdr, Packet},
+    parse::{self, Aligned, EthHdr, Ipv4Hdr, Packet},
     route, stats,
 };
 
@@ -111,7 +111,7 @@ pub fn decide<P: Packet>(
 ) -> Result<Egress, DropReason> {
     let rec = maps::agent_endpoint(ifindex).ok_or(DropReason::NoEndpoint)?;
     let ep = &rec.ep;
-    let eth: EthHdr = parse::load(ctx, 0).ok_or(DropReason::EthTruncated)?;
+    let eth: Aligned<EthHdr> = parse::load(ctx, 0).ok_or(DropReason::EthTruncated)?;
     if eth.src != ep.mac {
         return Err(DropReason::SpoofedMac);
     }
@@ -123,7 +123,7 @@ pub fn decide<P: Packet>(
     if proto != ETH_P_IPV4 {
         return Err(DropReason::NotIpv4);
     }
-    let ip: Ipv4Hdr = parse::load(ctx, ETH_LEN).ok_or(DropReason::Ipv4Truncated)?;
+    let ip: Aligned<Ipv4Hdr> = parse::load(ctx, ETH_LEN).ok_or(DropReason::Ipv4Truncated)?;
     let ihl = ip.header_len().ok_or(DropReason::Ipv4BadIhl)?;
     if ip.src() != ep.ip {
         return Err(DropReason::SpoofedIp);
@@ -148,7 +148,7 @@ pub fn decide<P: Packet>(
                 src: cfg.gateway_mac,
                 proto: eth.proto,
             };
-            parse::store(ctx, 0, &out).ok_or(DropReason::EthTruncated)?;
+            parse::store_eth(ctx, 0, &out).ok_or(DropReason::EthTruncated)?;
             return Ok(Egress::Local {
                 ifindex: d.ep.ifindex,
             });

@@ -46,7 +46,7 @@ pub fn respond<P: Packet>(ctx: &P, ep: &AgentEndpoint, cfg: &Config) -> Result<(
         spa: arp.tpa,
         tha: arp.sha,
         tpa: arp.spa,
-        ..arp
+        ..*arp
     };
     if parse::store(ctx, 0, &eth).is_none() || parse::store(ctx, 14, &reply).is_none() {
         return Err(DropReason::ArpIgnored);

@@ -12,7 +12,7 @@
 
 use aya_ebpf::programs::XdpContext;
 
-use crate::{parse, parse::Packet};
+use crate::parse;
 
 /// Bytes saved and restored: Ethernet (14) + IPv4 (20) + UDP (8), rounded up to whole u64s.
 const SAVED_WORDS: usize = 6;

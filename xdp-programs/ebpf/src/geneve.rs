@@ -5,8 +5,9 @@ use alkaid_xdp_common::{
     csum,
     wire::{
         ENCAP_LEN, ETH_LEN, ETH_P_IPV4, GENEVE_HDR_LEN, GENEVE_PORT, GENEVE_PROTO_ETHERNET,
-        IPPROTO_UDP, IPV4_LEN, MAX_OPTIONS, OPT_CLASS_ALKAID, OPT_RTS_WORDS, OPT_TYPE_RTS,
-        OPT_TYPE_RTS_DIRECT, OPT_TYPE_STALE, OUTER_TTL, SPORT_BASE, SPORT_MASK, UDP_LEN,
+        IPPROTO_UDP, IPV4_LEN, MAX_OPTIONS, OPT_CLASS_ALKAID, OPT_RTS_LEN, OPT_RTS_WORDS,
+        OPT_TYPE_RTS, OPT_TYPE_RTS_DIRECT, OPT_TYPE_STALE, OUTER_TTL, SPORT_BASE, SPORT_MASK,
+        UDP_LEN,
     },
     Config, DropReason, Verdict,
 };
@@ -20,84 +21,80 @@ use aya_ebpf::{
 
 use crate::{
     agent::Encap,
-    parse::{self, EthHdr, GeneveHdr, GeneveOpt, Ipv4Hdr, Packet, UdpHdr},
+    parse::{self, be16, mac48, ne32, Aligned, EthHdr, GeneveHdr, GeneveOpt, Packet},
 };
 
-/// Everything `agent` prepends, written with one store.
-#[repr(C)]
-#[derive(Clone, Copy)]
-pub struct Outer {
-    eth: EthHdr,
-    ip: Ipv4Hdr,
-    udp: UdpHdr,
-    gnv: GeneveHdr,
-    opt: GeneveOpt,
-    rts: [u8; 4],
-}
-const _: () = assert!(core::mem::size_of::<Outer>() == ENCAP_LEN);
+/// Everything `agent` prepends (the [`ENCAP_LEN`] = 58 bytes of outer Ethernet, IPv4, UDP,
+/// Geneve and the RTS option), as 7 full words and 2 bytes in the 8th.
+pub type Outer = parse::Words<8>;
 
-/// The outer headers for an inner frame of `inner_len` bytes (Ethernet included).
+/// The outer headers for an inner frame of `inner_len` bytes (Ethernet included), built in
+/// registers. Byte offsets are the wire format of `alkaid_xdp_common::wire`.
 #[inline(always)]
 pub fn outer(cfg: &Config, e: &Encap, inner_len: usize) -> Outer {
     let (src_ip, dst_ip) = (cfg.droplet_ip, e.target);
     // Wraps for a GSO super-frame over 64 KiB; segmentation rewrites the length per segment.
     let ip_len = (inner_len + ENCAP_LEN - ETH_LEN) as u16;
     let udp_len = ip_len.wrapping_sub(IPV4_LEN as u16);
-    // Only the length and the addresses vary: the checksum is computed from them, not by
-    // summing a header.
-    let ip = Ipv4Hdr {
-        vihl: 0x45,
-        tos: 0,
-        tot_len: ip_len.to_be_bytes(),
-        id: [0, 0],
-        frag: 0x4000u16.to_be_bytes(), // DF
-        ttl: OUTER_TTL,
-        proto: IPPROTO_UDP,
-        csum: csum::ipv4_encap(ip_len, OUTER_TTL, src_ip, dst_ip),
-        src: src_ip.to_ne_bytes(),
-        dst: dst_ip.to_ne_bytes(),
+    // Over a learned direct path the option says so: a droplet that no longer hosts the
+    // destination then bounces the packet back (see `transit`).
+    let opt_type = if matches!(e.verdict, Verdict::EncapDirect) {
+        OPT_TYPE_RTS_DIRECT
+    } else {
+        OPT_TYPE_RTS
     };
-    let vni_be = e.vni.to_be_bytes();
-    Outer {
-        eth: EthHdr {
-            dst: e.mac,
-            src: cfg.droplet_mac,
-            proto: ETH_P_IPV4.to_be_bytes(),
-        },
-        ip,
-        udp: UdpHdr {
-            sport: (SPORT_BASE | (e.hash as u16 & SPORT_MASK)).to_be_bytes(),
-            dport: GENEVE_PORT.to_be_bytes(),
-            len: udp_len.to_be_bytes(),
-            csum: [0, 0],
-        },
-        gnv: GeneveHdr {
-            ver_optlen: ((4 + 4 * OPT_RTS_WORDS as usize) / 4) as u8,
-            flags: 0,
-            proto: GENEVE_PROTO_ETHERNET.to_be_bytes(),
-            vni: [vni_be[1], vni_be[2], vni_be[3]],
-            rsvd: 0,
-        },
-        opt: GeneveOpt {
-            class: OPT_CLASS_ALKAID.to_be_bytes(),
-            // Over a learned direct path the option says so: a droplet that no longer hosts the
-            // destination then bounces the packet back (see `transit`).
-            typ: if matches!(e.verdict, Verdict::EncapDirect) {
-                OPT_TYPE_RTS_DIRECT
-            } else {
-                OPT_TYPE_RTS
-            },
-            len: OPT_RTS_WORDS,
-        },
-        rts: src_ip.to_ne_bytes(),
-    }
+    let mut h = Outer::new();
+    // Ethernet.
+    h.put(0, 6, mac48(&e.mac));
+    h.put(6, 6, mac48(&cfg.droplet_mac));
+    h.put(12, 2, be16(ETH_P_IPV4));
+    // IPv4: version/IHL 0x45, TOS 0, length, id 0, DF, TTL, UDP, checksum, addresses. Only
+    // the length and the addresses vary: the checksum is computed from them.
+    h.put(14, 1, 0x45);
+    h.put(16, 2, be16(ip_len));
+    h.put(20, 2, be16(0x4000));
+    h.put(22, 1, u64::from(OUTER_TTL));
+    h.put(23, 1, u64::from(IPPROTO_UDP));
+    let csum = csum::ipv4_encap(ip_len, OUTER_TTL, src_ip, dst_ip);
+    h.put(24, 2, u64::from(u16::from_ne_bytes(csum)));
+    h.put(26, 4, ne32(src_ip));
+    h.put(30, 4, ne32(dst_ip));
+    // UDP: entropy in the source port, checksum 0.
+    h.put(34, 2, be16(SPORT_BASE | (e.hash as u16 & SPORT_MASK)));
+    h.put(36, 2, be16(GENEVE_PORT));
+    h.put(38, 2, be16(udp_len));
+    // Geneve: version 0, option length in words, Ethernet, VNI (24 bits), then the RTS option.
+    h.put(42, 1, (OPT_RTS_LEN / 4) as u64);
+    h.put(44, 2, be16(GENEVE_PROTO_ETHERNET));
+    h.put(46, 3, u64::from((e.vni << 8).to_be()));
+    h.put(50, 2, be16(OPT_CLASS_ALKAID));
+    h.put(52, 1, u64::from(opt_type));
+    h.put(53, 1, u64::from(OPT_RTS_WORDS));
+    h.put(54, 4, ne32(src_ip));
+    h
 }
 
-/// XDP: prepends `outer` to the frame (one bpf_xdp_adjust_head, one store).
+/// Stores `outer` at the start of the packet: 7 word stores and a 2-byte one.
+#[inline(always)]
+fn write_outer<P: Packet>(ctx: &P, outer: &Outer) -> Result<(), DropReason> {
+    let s = parse::span::<ENCAP_LEN, _>(ctx, 0).ok_or(DropReason::NoHeadroom)?;
+    let w = &outer.0;
+    s.put_u64::<0>(w[0]);
+    s.put_u64::<8>(w[1]);
+    s.put_u64::<16>(w[2]);
+    s.put_u64::<24>(w[3]);
+    s.put_u64::<32>(w[4]);
+    s.put_u64::<40>(w[5]);
+    s.put_u64::<48>(w[6]);
+    s.put_u16::<56>(w[7] as u16);
+    Ok(())
+}
+
+/// XDP: prepends `outer` to the frame (one bpf_xdp_adjust_head, eight stores).
 #[inline(always)]
 pub fn encap(ctx: &XdpContext, outer: &Outer) -> Result<(), DropReason> {
     parse::adjust_head(ctx, -(ENCAP_LEN as i32)).ok_or(DropReason::NoHeadroom)?;
-    parse::store(ctx, 0, outer).ok_or(DropReason::NoHeadroom)
+    write_outer(ctx, outer)
 }
 
 /// TC: grows room after the Ethernet header with `bpf_skb_adjust_room`, telling the kernel it
@@ -107,7 +104,7 @@ pub fn encap(ctx: &XdpContext, outer: &Outer) -> Result<(), DropReason> {
 /// pod MTU already leaves room for the overhead.
 #[inline(always)]
 pub fn encap_tc(ctx: &TcContext, outer: &Outer) -> Result<(), DropReason> {
-    let inner_eth: EthHdr = parse::load(ctx, 0).ok_or(DropReason::EthTruncated)?;
+    let inner_eth: Aligned<EthHdr> = parse::load(ctx, 0).ok_or(DropReason::EthTruncated)?;
     let flags = (BPF_F_ADJ_ROOM_FIXED_GSO
         | BPF_F_ADJ_ROOM_ENCAP_L3_IPV4
         | BPF_F_ADJ_ROOM_ENCAP_L4_UDP
@@ -115,8 +112,8 @@ pub fn encap_tc(ctx: &TcContext, outer: &Outer) -> Result<(), DropReason> {
         | ((ETH_LEN as u64) << 56); // BPF_F_ADJ_ROOM_ENCAP_L2(inner MAC header length)
     ctx.adjust_room(ENCAP_LEN as i32, BPF_ADJ_ROOM_MAC, flags)
         .map_err(|_| DropReason::NoHeadroom)?;
-    parse::store(ctx, 0, outer).ok_or(DropReason::NoHeadroom)?;
-    parse::store(ctx, ENCAP_LEN, &inner_eth).ok_or(DropReason::NoHeadroom)
+    write_outer(ctx, outer)?;
+    parse::store_eth(ctx, ENCAP_LEN, &inner_eth).ok_or(DropReason::NoHeadroom)
 }
 
 /// A parsed overlay packet addressed to this droplet.
@@ -140,7 +137,7 @@ pub struct Tunnel {
 #[inline(always)]
 pub fn parse<P: Packet>(ctx: &P, udp_off: usize) -> Result<Tunnel, DropReason> {
     let gnv_off = udp_off + UDP_LEN;
-    let gnv: GeneveHdr = parse::load(ctx, gnv_off).ok_or(DropReason::GeneveTruncated)?;
+    let gnv: Aligned<GeneveHdr> = parse::load(ctx, gnv_off).ok_or(DropReason::GeneveTruncated)?;
     if gnv.ver_optlen >> 6 != 0 || u16::from_be_bytes(gnv.proto) != GENEVE_PROTO_ETHERNET {
         return Err(DropReason::GeneveMalformed);
     }
@@ -154,7 +151,8 @@ pub fn parse<P: Packet>(ctx: &P, udp_off: usize) -> Result<Tunnel, DropReason> {
         if off >= opt_len {
             break;
         }
-        let o: GeneveOpt = parse::load(ctx, opts_off + off).ok_or(DropReason::GeneveTruncated)?;
+        let o: Aligned<GeneveOpt> =
+            parse::load(ctx, opts_off + off).ok_or(DropReason::GeneveTruncated)?;
         let words = (o.len & 0x1f) as usize;
         let olen = 4 + words * 4;
         if off + olen > opt_len {
@@ -167,9 +165,9 @@ pub fn parse<P: Packet>(ctx: &P, udp_off: usize) -> Result<Tunnel, DropReason> {
             if words != OPT_RTS_WORDS as usize {
                 return Err(DropReason::GeneveBadOptLen);
             }
-            let ip: [u8; 4] =
+            let ip: Aligned<[u8; 4]> =
                 parse::load(ctx, opts_off + off + 4).ok_or(DropReason::GeneveTruncated)?;
-            rts = u32::from_ne_bytes(ip);
+            rts = u32::from_ne_bytes(*ip);
             rts_typ = typ;
             rts_first = off == 0;
         }

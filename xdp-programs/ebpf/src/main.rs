@@ -10,6 +10,9 @@
 //! [`arp`], [`maps`] (map definitions and typed lookups), [`stats`] (per-CPU counters).
 #![no_std]
 #![no_main]
+// BPF inline asm for word-sized packet access (parse::word); the crate is built with
+// RUSTC_BOOTSTRAP=1 (build-std needs it anyway).
+#![feature(asm_experimental_arch)]
 
 mod agent;
 mod arp;

@@ -122,12 +122,6 @@ pub fn network_lpm(vni: u32, ip: u32) -> Option<&'static NetworkRecord> {
     NETWORKS.get(Key::new(64, NetworkKey { vni, ip }))
 }
 
-/// Exact subnet row (prefix_len already includes the 32 VNI bits).
-#[inline(always)]
-pub fn network(prefix_len: u32, key: NetworkKey) -> Option<&'static NetworkRecord> {
-    NETWORKS.get(Key::new(prefix_len, key))
-}
-
 #[inline(always)]
 pub fn vpc(vni: u32) -> Option<&'static VpcValue> {
     // SAFETY: see the module docs.

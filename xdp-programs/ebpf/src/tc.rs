@@ -83,7 +83,7 @@ fn try_agent(ctx: &TcContext) -> Result<i32, DropReason> {
         // A GSO super-frame: each segment is gso_size of payload behind these headers.
         let l4 = match ip.proto {
             IPPROTO_TCP => {
-                parse::load::<u8, _>(ctx, ETH_LEN + ihl + 12).map_or(60, |b| u32::from(b >> 4) * 4)
+                parse::load::<u8, _>(ctx, ETH_LEN + ihl + 12).map_or(60, |b| u32::from(*b >> 4) * 4)
             }
             IPPROTO_UDP => 8,
             _ => 0,
@@ -139,7 +139,7 @@ fn try_transit(ctx: &TcContext) -> Result<i32, DropReason> {
             let flags = (BPF_F_ADJ_ROOM_FIXED_GSO | BPF_F_ADJ_ROOM_DECAP_L3_IPV4) as u64;
             ctx.adjust_room(-(inner_off as i32), BPF_ADJ_ROOM_MAC, flags)
                 .map_err(|_| DropReason::InnerTruncated)?;
-            parse::store(ctx, 0, &eth).ok_or(DropReason::InnerTruncated)?;
+            parse::store_eth(ctx, 0, &eth).ok_or(DropReason::InnerTruncated)?;
             stats::verdict(Verdict::Decap);
             Ok(redirect_peer(ifindex))
         }

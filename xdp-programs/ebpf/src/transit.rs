@@ -24,8 +24,8 @@ use alkaid_xdp_common::{
     csum,
     hash::pick,
     wire::{
-        ETH_LEN, ETH_P_IPV4, GENEVE_HDR_LEN, GENEVE_PORT, IPPROTO_UDP, OPT_RTS_WORDS, OPT_TYPE_RTS,
-        OPT_TYPE_RTS_DIRECT, OPT_TYPE_STALE, UDP_LEN,
+        ETH_LEN, ETH_P_IPV4, GENEVE_HDR_LEN, GENEVE_PORT, IPPROTO_UDP, IPV4_LEN, OPT_RTS_WORDS,
+        OPT_TYPE_RTS, OPT_TYPE_RTS_DIRECT, OPT_TYPE_STALE, UDP_LEN,
     },
     Config, DropReason, Hop, Verdict, CONFIG_F_TC_DECAP, ENDPOINT_F_LOCAL, MAX_BOUNCERS,
 };
@@ -34,7 +34,7 @@ use aya_ebpf::{bindings::xdp_action, programs::XdpContext};
 use crate::{
     agent::l4_hash,
     geneve, maps,
-    parse::{self, EthHdr, Ipv4Hdr, Packet, UdpHdr},
+    parse::{self, Aligned, EthHdr, Ipv4Hdr, Packet, UdpHdr},
     route, stats,
 };
 
@@ -82,7 +82,7 @@ fn try_run(ctx: &XdpContext) -> Result<u32, DropReason> {
             eth,
             ifindex,
         } => {
-            parse::store(ctx, inner_off, &eth).ok_or(DropReason::InnerTruncated)?;
+            parse::store_eth(ctx, inner_off, &eth).ok_or(DropReason::InnerTruncated)?;
             parse::adjust_head(ctx, inner_off as i32).ok_or(DropReason::InnerTruncated)?;
             let action = maps::TX_PORTS
                 .redirect(ifindex, 0)
@@ -101,11 +101,11 @@ fn try_run(ctx: &XdpContext) -> Result<u32, DropReason> {
 /// headers of forwarded packets; never moves the packet head.
 #[inline(always)]
 pub fn decide<P: Packet>(ctx: &P, cfg: &Config) -> Result<Ingress, DropReason> {
-    let eth: EthHdr = parse::load(ctx, 0).ok_or(DropReason::EthTruncated)?;
+    let eth: Aligned<EthHdr> = parse::load(ctx, 0).ok_or(DropReason::EthTruncated)?;
     if u16::from_be_bytes(eth.proto) != ETH_P_IPV4 {
         return Ok(Ingress::Pass);
     }
-    let ip: Ipv4Hdr = parse::load(ctx, ETH_LEN).ok_or(DropReason::Ipv4Truncated)?;
+    let ip: Aligned<Ipv4Hdr> = parse::load(ctx, ETH_LEN).ok_or(DropReason::Ipv4Truncated)?;
     let ihl = ip.header_len().ok_or(DropReason::Ipv4BadIhl)?;
     if ip.dst() != cfg.droplet_ip || ip.proto != IPPROTO_UDP {
         return Ok(Ingress::Pass);
@@ -116,7 +116,7 @@ pub fn decide<P: Packet>(ctx: &P, cfg: &Config) -> Result<Ingress, DropReason> {
         return Ok(Ingress::Pass);
     }
     let udp_off = ETH_LEN + ihl;
-    let udp: UdpHdr = parse::load(ctx, udp_off).ok_or(DropReason::UdpTruncated)?;
+    let udp: Aligned<UdpHdr> = parse::load(ctx, udp_off).ok_or(DropReason::UdpTruncated)?;
     if u16::from_be_bytes(udp.dport) != GENEVE_PORT {
         return Ok(Ingress::Pass);
     }
@@ -125,12 +125,14 @@ pub fn decide<P: Packet>(ctx: &P, cfg: &Config) -> Result<Ingress, DropReason> {
     }
     let tun = geneve::parse(ctx, udp_off)?;
     let inner_off = tun.inner_off;
-    let inner_eth: EthHdr = parse::load(ctx, inner_off).ok_or(DropReason::InnerTruncated)?;
+    let inner_eth: Aligned<EthHdr> =
+        parse::load(ctx, inner_off).ok_or(DropReason::InnerTruncated)?;
     if u16::from_be_bytes(inner_eth.proto) != ETH_P_IPV4 {
         return Err(DropReason::NotIpv4);
     }
     let inner_ip_off = inner_off + ETH_LEN;
-    let inner: Ipv4Hdr = parse::load(ctx, inner_ip_off).ok_or(DropReason::InnerTruncated)?;
+    let inner: Aligned<Ipv4Hdr> =
+        parse::load(ctx, inner_ip_off).ok_or(DropReason::InnerTruncated)?;
     let inner_ihl = inner.header_len().ok_or(DropReason::Ipv4BadIhl)?;
     let vni = tun.vni;
     let dst = inner.dst();
@@ -266,7 +268,10 @@ fn stale_resend<P: Packet>(
 fn set_rts_type<P: Packet>(ctx: &P, ip: &Ipv4Hdr, typ: u8) -> Result<(), DropReason> {
     let ihl = ((ip.vihl & 0x0f) as usize) * 4;
     let off = ETH_LEN + ihl + UDP_LEN + GENEVE_HDR_LEN + 2;
-    parse::store(ctx, off, &[typ, OPT_RTS_WORDS]).ok_or(DropReason::GeneveTruncated)
+    parse::span::<2, _>(ctx, off)
+        .ok_or(DropReason::GeneveTruncated)?
+        .put_u16::<0>(u16::from_ne_bytes([typ, OPT_RTS_WORDS]));
+    Ok(())
 }
 
 /// Rewrites the outer headers for `hop`: outer MACs, src = us, dst = target, TTL - 1,
@@ -284,28 +289,28 @@ fn retarget<P: Packet>(
     }
     let target = hop.ip;
     let mac = maps::hop_mac(cfg, target, &hop.mac).ok_or(DropReason::NoPeerMac)?;
-    let mut out = *ip;
-    out.ttl = ip.ttl - 1;
-    out.src = cfg.droplet_ip.to_ne_bytes();
-    out.dst = target.to_ne_bytes();
+    let ttl = ip.ttl - 1;
     let mut c = csum::replace16(
         ip.csum,
         u16::from_ne_bytes([ip.ttl, ip.proto]),
-        u16::from_ne_bytes([out.ttl, out.proto]),
+        u16::from_ne_bytes([ttl, ip.proto]),
     );
     c = csum::replace32(c, ip.src(), cfg.droplet_ip);
     c = csum::replace32(c, ip.dst(), target);
-    out.csum = c;
-    let eth = EthHdr {
-        dst: mac,
-        src: cfg.droplet_mac,
-        proto: ETH_P_IPV4.to_be_bytes(),
-    };
-    parse::store(ctx, 0, &eth).ok_or(DropReason::EthTruncated)?;
-    parse::store(ctx, ETH_LEN, &out).ok_or(DropReason::Ipv4Truncated)?;
+    // Outer Ethernet (the EtherType stays IPv4) and the IPv4 fields that change, from
+    // registers.
+    let s = parse::span::<{ ETH_LEN + IPV4_LEN }, _>(ctx, 0).ok_or(DropReason::Ipv4Truncated)?;
+    s.put_mac::<0>(&mac);
+    s.put_mac::<6>(&cfg.droplet_mac);
+    s.put_u16::<22>(u16::from_ne_bytes([ttl, ip.proto]));
+    s.put_u16::<24>(u16::from_ne_bytes(c));
+    s.put_u32::<26>(cfg.droplet_ip);
+    s.put_u32::<30>(target);
     // UDP checksum field: outer IHL is 5 on everything we accept from our own senders, but
     // honour the real IHL.
     let ihl = ((ip.vihl & 0x0f) as usize) * 4;
-    parse::store(ctx, ETH_LEN + ihl + 6, &[0u8; 2]).ok_or(DropReason::UdpTruncated)?;
+    parse::span::<2, _>(ctx, ETH_LEN + ihl + 6)
+        .ok_or(DropReason::UdpTruncated)?
+        .put_u16::<0>(0);
     Ok(Ingress::Forward(verdict))
 }
