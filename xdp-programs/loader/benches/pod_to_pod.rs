@@ -40,7 +40,11 @@ use alkaid_xdp::Programs;
 use lab::{Droplet, Lab, Pod, ip};
 use overlay::Variant;
 
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 5;
+/// iperf3 client and server pinned to different CPUs, the same for every setup (a sender
+/// wandering between CPUs was the largest source of run-to-run spread).
+const CLIENT_CPU: &str = "1";
+const SERVER_CPU: &str = "0";
 const SECONDS: &str = "3";
 const VNI: u32 = 100;
 const SUBNET: (Ipv4Addr, u8) = (Ipv4Addr::new(10, 0, 1, 0), 24);
@@ -131,7 +135,9 @@ struct Server(Child);
 impl Server {
     fn start(ns: &str, port: u16) -> Self {
         let child = Command::new("ip")
-            .args(["netns", "exec", ns, "iperf3", "-s", "-1", "-p"])
+            .args([
+                "netns", "exec", ns, "iperf3", "-s", "-1", "-A", SERVER_CPU, "-p",
+            ])
             .arg(port.to_string())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -153,7 +159,8 @@ impl Drop for Server {
 fn iperf(s: &Setup, port: u16, extra: &[&str]) -> Option<String> {
     let _srv = Server::start(&s.server, port);
     let mut args = vec![
-        "15", "ip", "netns", "exec", &s.client, "iperf3", "-J", "-t", SECONDS, "-c",
+        "15", "ip", "netns", "exec", &s.client, "iperf3", "-J", "-A", CLIENT_CPU, "-t", SECONDS,
+        "-c",
     ];
     let dst = s.dst.to_string();
     let port = port.to_string();
