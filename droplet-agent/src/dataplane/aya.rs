@@ -45,8 +45,9 @@ pub struct AyaConfig {
     pub underlay_mtu: u32,
     /// The virtual gateway MAC pods resolve every address to.
     pub gateway_mac: [u8; 6],
-    /// Attach mode on the underlay NIC.
-    pub underlay_mode: Mode,
+    /// XDP `transit` on the underlay NIC, in this mode; `None`: no XDP there, `transit_tc`
+    /// does everything (needs [`EndpointHook::Tc`]).
+    pub underlay_mode: Option<Mode>,
     /// XDP attach mode on endpoint veths with [`EndpointHook::Xdp`] (generic keeps the pod's
     /// TSO, rule 4).
     pub endpoint_mode: Mode,
@@ -141,15 +142,20 @@ impl AyaDataplane {
             .maps_mut()
             .add_tx_port(cfg.underlay_ifindex)
             .map_err(dp_err("add tx port"))?;
-        // A pinned link is switched to the new program atomically (a restart adopts it).
-        progs
-            .attach_pinned(
-                Prog::Transit,
-                cfg.underlay_ifindex,
-                cfg.underlay_mode,
-                &links.join("transit"),
-            )
-            .map_err(dp_err("attach transit"))?;
+        let xdp_link = links.join("transit");
+        match cfg.underlay_mode {
+            // A pinned link is switched to the new program atomically (a restart adopts it).
+            Some(mode) => progs
+                .attach_pinned(Prog::Transit, cfg.underlay_ifindex, mode, &xdp_link)
+                .map_err(dp_err("attach transit"))?,
+            None if !tc => {
+                return Err(Error::Dataplane {
+                    op: "attach transit",
+                    message: "the XDP endpoint hook needs XDP transit on the underlay".into(),
+                });
+            }
+            None => {}
+        }
         if tc {
             // `transit_tc` is in place before XDP starts passing local deliveries up to it.
             progs
@@ -159,6 +165,10 @@ impl AyaDataplane {
                 .maps_mut()
                 .set_config(&config(CONFIG_F_TC_DECAP))
                 .map_err(dp_err("write config"))?;
+        }
+        if cfg.underlay_mode.is_none() {
+            // `transit_tc` carries everything now: a previous agent's XDP link goes last.
+            let _ = std::fs::remove_file(&xdp_link);
         }
         Ok(Self {
             inner: Mutex::new(Inner {

@@ -24,9 +24,9 @@ pub use fake::FakeDataplane;
 /// Where the endpoint data path runs (ARCHITECTURE.md "Hook choice").
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum EndpointHook {
-    /// TC clsact ingress: `agent_tc` on each host veth, and `transit_tc` decapsulating on the
-    /// underlay NIC behind XDP `transit` (which keeps the retargets). Keeps GSO/TSO: measured
-    /// 1.26x the kernel's VXLAN on single-stream TCP, against ~0.25x for XDP on veth.
+    /// TC clsact ingress: `agent_tc` on each host veth, and `transit_tc` on the underlay NIC
+    /// (alone, or behind XDP `transit`, which then keeps the retargets). Keeps GSO/TSO:
+    /// measured 0.92-1.15x the kernel's VXLAN on single-stream TCP, ~0.15x for XDP on veth.
     #[default]
     Tc,
     /// XDP `agent` on each host veth and `transit` delivering locally (pods need tx

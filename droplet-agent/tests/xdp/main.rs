@@ -170,7 +170,7 @@ async fn rows_attach_and_adoption_over_pinned_maps() {
         underlay_ifname: u.clone(),
         underlay_mtu: 1500,
         gateway_mac: [2, 0xa1, 0xca, 0x1d, 0, 1],
-        underlay_mode: alkaid_xdp::Mode::Generic,
+        underlay_mode: Some(alkaid_xdp::Mode::Generic),
         endpoint_mode: alkaid_xdp::Mode::Generic,
         endpoint_hook: EndpointHook::Xdp,
         map_sizes: alkaid_xdp::MapSizes::default(),

@@ -66,9 +66,9 @@ const XDP_PASS: u32 = 2;
 const TC_ACT_REDIRECT: u32 = 7;
 
 /// The packet through the underlay NIC's programs over the pinned maps: delivered. XDP hook:
-/// `transit` redirects it into the veth. TC hook: `transit` passes it up
+/// `transit` redirects it into the veth. TC hook: `transit` (if `xdp_transit`) passes it up
 /// (`CONFIG_F_TC_DECAP`) and `transit_tc` redirects it into the pod.
-fn assert_delivers(probe: &Programs, hook: EndpointHook, step: &str) {
+fn assert_delivers(probe: &Programs, hook: EndpointHook, xdp_transit: bool, step: &str) {
     let frame = geneve_to_local();
     let xdp = probe.test_run(Prog::Transit, &frame, None, 1).unwrap();
     let counters = || probe.counters().unwrap().drops;
@@ -80,7 +80,9 @@ fn assert_delivers(probe: &Programs, hook: EndpointHook, step: &str) {
             counters()
         ),
         EndpointHook::Tc => {
-            assert_eq!(xdp.action, XDP_PASS, "{step}: not passed up to TC");
+            if xdp_transit {
+                assert_eq!(xdp.action, XDP_PASS, "{step}: not passed up to TC");
+            }
             let tc = probe.test_run_tc(TcProg::Transit, &frame, 1).unwrap();
             assert_eq!(
                 tc.action,
@@ -105,24 +107,34 @@ fn cfg_hook(pins: &Path, underlay: u32, underlay_ifname: &str, hook: EndpointHoo
         underlay_ifname: underlay_ifname.into(),
         underlay_mtu: 1500,
         gateway_mac: [2, 0xa1, 0xca, 0x1d, 0, 1],
-        underlay_mode: alkaid_xdp::Mode::Generic,
+        underlay_mode: Some(alkaid_xdp::Mode::Generic),
         endpoint_mode: alkaid_xdp::Mode::Generic,
         endpoint_hook: hook,
         map_sizes: alkaid_xdp::MapSizes::default(),
     }
 }
 
+const GENERIC: Option<alkaid_xdp::Mode> = Some(alkaid_xdp::Mode::Generic);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_adopts_and_never_stops_delivery_xdp() {
-    restart_case(EndpointHook::Xdp, "x").await;
+    restart_case(EndpointHook::Xdp, [GENERIC, GENERIC], "x").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_adopts_and_never_stops_delivery_tc() {
-    restart_case(EndpointHook::Tc, "t").await;
+    restart_case(EndpointHook::Tc, [GENERIC, GENERIC], "t").await;
 }
 
-async fn restart_case(hook: EndpointHook, tag: &str) {
+/// TC alone on the underlay (`--xdp-mode-underlay off`), and a restart that switches to it
+/// from XDP in front of TC: the XDP link goes only once `transit_tc` carries everything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_switches_the_underlay_to_tc_alone_without_a_gap() {
+    restart_case(EndpointHook::Tc, [GENERIC, None], "o").await;
+}
+
+/// `underlay`: XDP mode on the underlay of the agent before and after the restart.
+async fn restart_case(hook: EndpointHook, underlay: [Option<alkaid_xdp::Mode>; 2], tag: &str) {
     if let Some(why) = skip_reason() {
         eprintln!("skipped: {why}");
         return;
@@ -139,7 +151,7 @@ async fn restart_case(hook: EndpointHook, tag: &str) {
         links: vec![u.clone(), e.clone()],
         pins: pins.clone(),
     };
-    let underlay = veth(&u, &up).await;
+    let underlay_ifindex = veth(&u, &up).await;
     let ifindex = veth(&e, &ep).await;
     let att = EndpointAttachment {
         host_ifname: e.clone(),
@@ -151,7 +163,11 @@ async fn restart_case(hook: EndpointHook, tag: &str) {
         gateway: ip("10.0.1.1"),
     };
 
-    let old = AyaDataplane::open(cfg_hook(&pins, underlay, &u, hook)).unwrap();
+    let cfg = |i: usize| AyaConfig {
+        underlay_mode: underlay[i],
+        ..cfg_hook(&pins, underlay_ifindex, &u, hook)
+    };
+    let old = AyaDataplane::open(cfg(0)).unwrap();
     let report = old
         .apply(&sync::full_sync(&old.rows().unwrap(), &desired()))
         .unwrap();
@@ -159,32 +175,39 @@ async fn restart_case(hook: EndpointHook, tag: &str) {
     old.attach_endpoint(&att).unwrap();
     // Our own view of the pinned maps, as a packet source (the maps are shared through pins).
     let probe = Programs::load_pinned(&pins.join("maps")).unwrap();
-    assert_delivers(&probe, hook, "before the restart");
+    assert_delivers(&probe, hook, underlay[0].is_some(), "before the restart");
     let agent_link = match hook {
         EndpointHook::Xdp => e.clone(),
         EndpointHook::Tc => format!("tc-{e}"),
     };
-    let links = |step: &str| {
+    let links = |step: &str, xdp_transit: bool| {
         let tc = (hook == EndpointHook::Tc).then_some("transit_tc");
-        for l in ["transit", agent_link.as_str()].into_iter().chain(tc) {
+        for l in [agent_link.as_str()].into_iter().chain(tc) {
             assert!(
                 pins.join("links").join(l).exists(),
                 "{step}: link {l} pinned"
             );
         }
+        assert_eq!(
+            pins.join("links/transit").exists(),
+            xdp_transit,
+            "{step}: XDP transit link pinned?"
+        );
     };
-    links("before the restart");
+    let (before, after) = (underlay[0].is_some(), underlay[1].is_some());
+    links("before the restart", before);
 
     drop(old);
-    assert_delivers(&probe, hook, "agent gone");
-    links("agent gone");
+    assert_delivers(&probe, hook, before, "agent gone");
+    links("agent gone", before);
 
-    let new = AyaDataplane::open(cfg_hook(&pins, underlay, &u, hook)).unwrap();
-    assert_delivers(&probe, hook, "new agent loaded");
+    let new = AyaDataplane::open(cfg(1)).unwrap();
+    assert_delivers(&probe, hook, after, "new agent loaded");
+    links("new agent loaded", after);
     // restore(): the records say this veth is ours; no table has arrived yet.
     new.attach_endpoint(&att).unwrap();
-    assert_delivers(&probe, hook, "endpoint re-attached before any sync");
-    links("re-attached");
+    assert_delivers(&probe, hook, after, "endpoint re-attached before any sync");
+    links("re-attached", after);
 
     let ops = sync::full_sync(&new.rows().unwrap(), &desired());
     for op in &ops {
@@ -200,7 +223,7 @@ async fn restart_case(hook: EndpointHook, tag: &str) {
     }
     let report = new.apply(&ops).unwrap();
     assert!(report.errors.is_empty(), "{:?}", report.errors);
-    assert_delivers(&probe, hook, "after the first full sync");
+    assert_delivers(&probe, hook, after, "after the first full sync");
     assert_eq!(
         sync::full_sync(&new.rows().unwrap(), &desired()),
         Vec::<MapOp>::new(),
