@@ -398,18 +398,7 @@ mod bpf {
 
     impl Drop for Rig {
         fn drop(&mut self) {
-            let link = self.link.clone();
-            let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .ok()?;
-                rt.block_on(async {
-                    let h = netlink::connect(Path::new("/")).ok()?;
-                    netlink::delete_link(&h, &link).await.ok()
-                })
-            })
-            .join();
+            netlink::delete_host_links_blocking(vec![self.link.clone()]);
             let _ = std::fs::remove_dir_all(&self.cfg.pin_dir);
         }
     }

@@ -305,6 +305,26 @@ pub async fn delete_link(handle: &Handle, name: &str) -> Result<bool> {
     }
 }
 
+/// Deletes the host links `names` (root netns), best effort, from any context: on a fresh
+/// thread with its own runtime, so a drop guard may call it inside or outside a tokio
+/// runtime, and during a panic. Errors are ignored (the link may already be gone).
+pub fn delete_host_links_blocking(names: Vec<String>) {
+    let _ = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .ok()?;
+        rt.block_on(async {
+            let h = connect(std::path::Path::new("/")).ok()?;
+            for name in names {
+                let _ = delete_link(&h, &name).await;
+            }
+            Some(())
+        })
+    })
+    .join();
+}
+
 /// Reads the state of `ifname` inside the namespace at `netns`, or None if it is absent.
 ///
 /// # Errors

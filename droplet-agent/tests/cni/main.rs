@@ -45,18 +45,7 @@ struct LinkGuard(String);
 
 impl Drop for LinkGuard {
     fn drop(&mut self) {
-        let name = self.0.clone();
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()?;
-            rt.block_on(async {
-                let h = netlink::connect(Path::new("/")).ok()?;
-                netlink::delete_link(&h, &name).await.ok()
-            })
-        })
-        .join();
+        netlink::delete_host_links_blocking(vec![self.0.clone()]);
     }
 }
 

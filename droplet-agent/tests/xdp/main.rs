@@ -43,21 +43,7 @@ struct Cleanup {
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        let links = std::mem::take(&mut self.links);
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()?;
-            rt.block_on(async {
-                let h = netlink::connect(Path::new("/")).ok()?;
-                for l in links {
-                    let _ = netlink::delete_link(&h, &l).await;
-                }
-                Some(())
-            })
-        })
-        .join();
+        netlink::delete_host_links_blocking(std::mem::take(&mut self.links));
         let _ = std::fs::remove_dir_all(&self.pins);
     }
 }
