@@ -380,7 +380,8 @@ mod bpf {
                 underlay_ifname: link.clone(),
                 underlay_mtu: 1500,
                 gateway_mac: [2, 0xa1, 0xca, 0x1d, 0, 1],
-                underlay_mode: Some(alkaid_xdp::Mode::Generic),
+                // The agent's default with the tc hook (`--xdp-mode-underlay auto`).
+                underlay_mode: None,
                 endpoint_mode: alkaid_xdp::Mode::Generic,
                 endpoint_hook: EndpointHook::Tc,
                 map_sizes: alkaid_xdp::MapSizes {

@@ -388,7 +388,8 @@ impl Inner {
     }
 
     /// Writes the ENDPOINTS rows of a run of endpoint ops: upserts and removals batched, and
-    /// the direct paths to addresses whose droplet changed (moved or deleted) invalidated. A failed batch is retried row by row, so each bad row gets its own error.
+    /// the direct paths to addresses whose droplet changed (moved or deleted) invalidated. A
+    /// failed batch is retried row by row, so each bad row gets its own error.
     fn flush(&mut self, run: &mut EndpointRun, report: &mut ApplyReport) {
         if run.ops == 0 {
             return;

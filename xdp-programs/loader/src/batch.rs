@@ -88,14 +88,10 @@ pub(crate) fn lookup_all<K: Pod, V: Pod>(map: impl AsFd) -> std::io::Result<Vec<
     }
 }
 
-/// Upserts `rows` (BPF_ANY), [`CHUNK`] per syscall. On failure returns how many rows were
-/// written before the error.
-pub(crate) fn update<K: Pod, V: Pod>(
-    map: impl AsFd,
-    rows: &[(K, V)],
-) -> Result<(), (usize, std::io::Error)> {
+/// Upserts `rows` (BPF_ANY), [`CHUNK`] per syscall, in order; on error the rows before the
+/// failing one are written.
+pub(crate) fn update<K: Pod, V: Pod>(map: impl AsFd, rows: &[(K, V)]) -> std::io::Result<()> {
     let fd = map.as_fd().as_raw_fd() as u32;
-    let mut done = 0;
     for part in rows.chunks(CHUNK) {
         let keys: Vec<K> = part.iter().map(|(k, _)| *k).collect();
         let values: Vec<V> = part.iter().map(|(_, v)| *v).collect();
@@ -104,12 +100,7 @@ pub(crate) fn update<K: Pod, V: Pod>(
         attr.batch.values = values.as_ptr() as u64;
         attr.batch.count = part.len() as u32;
         attr.batch.map_fd = fd;
-        if let Err(e) = sys_bpf(bpf_cmd::BPF_MAP_UPDATE_BATCH, &mut attr) {
-            // SAFETY: reading back the integer the kernel wrote.
-            let n = unsafe { attr.batch.count } as usize;
-            return Err((done + n.min(part.len()), e));
-        }
-        done += part.len();
+        sys_bpf(bpf_cmd::BPF_MAP_UPDATE_BATCH, &mut attr)?;
     }
     Ok(())
 }

@@ -167,7 +167,7 @@ impl Maps {
             .iter()
             .map(|(k, v)| (*k, self.endpoint_record(v)))
             .collect();
-        batch::update(self.endpoints.map().fd(), &records).map_err(|(_, source)| Error::Batch {
+        batch::update(self.endpoints.map().fd(), &records).map_err(|source| Error::Batch {
             name: names::ENDPOINTS,
             op: "update",
             source,

@@ -176,30 +176,31 @@ impl Programs {
             }
             loader.map_max_entries(name, n);
         }
-        let mut paths: Vec<(&'static str, PathBuf)> = Vec::new();
-        if let Some(dir) = pin_dir {
-            fs::create_dir_all(dir).map_err(|source| Error::Io {
-                path: dir.to_owned(),
-                source,
-            })?;
-            paths = names::ALL.iter().map(|n| (*n, dir.join(n))).collect();
-            for (name, path) in &paths {
-                loader.map_pin_path(name, path.as_path());
+        let paths: Vec<(&'static str, PathBuf)> = match pin_dir {
+            Some(dir) => {
+                fs::create_dir_all(dir).map_err(|source| Error::Io {
+                    path: dir.to_owned(),
+                    source,
+                })?;
+                names::ALL.iter().map(|n| (*n, dir.join(n))).collect()
             }
-        }
+            None => Vec::new(),
+        };
         for (name, path) in &paths {
-            let Some(want) = sizes.by_name().iter().find(|(n, _)| n == name).map(|x| x.1) else {
-                continue;
-            };
-            if let Ok(info) = MapInfo::from_pin(path)
-                && info.max_entries() != want
-            {
-                tracing::warn!(
-                    map = name,
-                    pinned = info.max_entries(),
-                    requested = want,
-                    "adopting a pinned map with its own capacity; remove its pin to resize"
-                );
+            loader.map_pin_path(name, path.as_path());
+        }
+        if let Some(dir) = pin_dir {
+            for (name, want) in sizes.by_name() {
+                if let Ok(info) = MapInfo::from_pin(dir.join(name))
+                    && info.max_entries() != want
+                {
+                    tracing::warn!(
+                        map = name,
+                        pinned = info.max_entries(),
+                        requested = want,
+                        "adopting a pinned map with its own capacity; remove its pin to resize"
+                    );
+                }
             }
         }
         let ebpf = loader.load(OBJECT).map_err(Error::Load)?;
