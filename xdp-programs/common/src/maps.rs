@@ -10,6 +10,8 @@ pub const VPCS: &str = "VPCS";
 pub const PEERS: &str = "PEERS";
 /// host-side veth ifindex -> [`crate::AgentRecord`] ([`crate::AgentEndpoint`] + its subnet's bouncers): who is behind an `agent` attachment.
 pub const AGENT_ENDPOINTS: &str = "AGENT_ENDPOINTS";
+/// ARRAY [`crate::agent_slot`]`(ifindex)` -> [`crate::AgentSlot`]: a direct-mapped copy of AGENT_ENDPOINTS, read first by `agent`.
+pub const AGENT_SLOTS: &str = "AGENT_SLOTS";
 /// LRU (vni, ip) -> [`crate::DirectPathValue`]: learned endpoint -> droplet shortcuts.
 pub const DIRECT_PATH: &str = "DIRECT_PATH";
 /// ifindex -> ifindex (DEVMAP_HASH): every interface a program may redirect to.
@@ -20,12 +22,13 @@ pub const CONFIG: &str = "CONFIG";
 pub const STATS: &str = "STATS";
 
 /// Every map name, in a stable order (pinning, dumps).
-pub const ALL: [&str; 9] = [
+pub const ALL: [&str; 10] = [
     ENDPOINTS,
     NETWORKS,
     VPCS,
     PEERS,
     AGENT_ENDPOINTS,
+    AGENT_SLOTS,
     DIRECT_PATH,
     TX_PORTS,
     CONFIG,
@@ -58,6 +61,9 @@ pub const VPCS_MAX: u32 = 4_096;
 pub const PEERS_MAX: u32 = 16_384;
 /// Capacity of AGENT_ENDPOINTS (endpoints on one droplet).
 pub const AGENT_ENDPOINTS_MAX: u32 = 4_096;
+/// Capacity of AGENT_SLOTS (a power of two: [`crate::agent_slot`] masks).
+pub const AGENT_SLOTS_MAX: u32 = 4_096;
+const _: () = assert!(AGENT_SLOTS_MAX.is_power_of_two());
 /// Capacity of DIRECT_PATH.
 pub const DIRECT_PATH_MAX: u32 = 65_536;
 /// Capacity of TX_PORTS.

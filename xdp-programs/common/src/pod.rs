@@ -27,6 +27,7 @@ pod!(
     Config,
     Hop,
     AgentRecord,
+    AgentSlot,
     EndpointRecord,
     NetworkRecord
 );

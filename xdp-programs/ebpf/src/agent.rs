@@ -164,7 +164,8 @@ pub fn decide<P: Packet>(
             (hop.ip, hop.mac, Verdict::EncapResolved)
         }
     };
-    if target == cfg.droplet_ip {
+    // Never to ourselves, nor to 0.0.0.0 (an unset bouncer entry).
+    if target == cfg.droplet_ip || target == 0 {
         return Err(DropReason::NoRoute);
     }
     let mac = maps::hop_mac(cfg, target, &cached_mac).ok_or(DropReason::NoPeerMac)?;

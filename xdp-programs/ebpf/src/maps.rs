@@ -3,7 +3,7 @@
 //! every index derived from a value is masked before use.
 
 use alkaid_xdp_common::{
-    maps as m, AgentRecord, Config, DirectPathValue, EndpointKey, EndpointRecord, NetworkKey,
+    agent_slot, maps as m, AgentRecord, AgentSlot, Config, DirectPathValue, EndpointKey, EndpointRecord, NetworkKey,
     NetworkRecord, PeerValue, VpcValue,
 };
 use aya_ebpf::{
@@ -29,6 +29,9 @@ pub static PEERS: HashMap<u32, PeerValue> = HashMap::with_max_entries(m::PEERS_M
 #[map]
 pub static AGENT_ENDPOINTS: HashMap<u32, AgentRecord> =
     HashMap::with_max_entries(m::AGENT_ENDPOINTS_MAX, 0);
+/// agent_slot(ifindex) -> a copy of an AGENT_ENDPOINTS row, read first (an inlined array access).
+#[map]
+pub static AGENT_SLOTS: Array<AgentSlot> = Array::with_max_entries(m::AGENT_SLOTS_MAX, 0);
 /// LRU (vni, ip) -> droplet: direct paths learned from return-to-sender options.
 #[map]
 pub static DIRECT_PATH: LruHashMap<EndpointKey, DirectPathValue> =
@@ -49,8 +52,17 @@ pub fn config() -> Option<&'static Config> {
     CONFIG.get(0).filter(|c| c.droplet_ip != 0)
 }
 
+/// The endpoint behind host veth `ifindex`: its AGENT_SLOTS slot if that holds it, else
+/// AGENT_ENDPOINTS. A slot is never rewritten in place (zeroed, then rewritten after a grace
+/// period: common `AgentSlot`), so a matching tag comes with that endpoint's own fields.
 #[inline(always)]
 pub fn agent_endpoint(ifindex: u32) -> Option<&'static AgentRecord> {
+    if let Some(slot) = AGENT_SLOTS.get(agent_slot(ifindex)) {
+        // An empty slot (tag 0) never answers: no interface has index 0.
+        if slot.ifindex == ifindex && ifindex != 0 {
+            return Some(&slot.rec);
+        }
+    }
     // SAFETY: see the module docs: the value is plain data, a torn read is harmless.
     unsafe { AGENT_ENDPOINTS.get(ifindex) }
 }

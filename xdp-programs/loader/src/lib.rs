@@ -9,7 +9,10 @@
 //!   [`alkaid_xdp_common::maps`], direct-path invalidation.
 //! - [`Counters`] (`counters.rs`): the per-CPU STATS summed per verdict and drop reason.
 //! - `batch.rs`: BPF_MAP_{LOOKUP,UPDATE,DELETE}_BATCH for the large hash maps (thousands of
-//!   rows per syscall; the crate's only `unsafe`).
+//!   rows per syscall) and `grace.rs` (an RCU grace period through membarrier): the crate's
+//!   only `unsafe`.
+//! - `slots.rs`: AGENT_SLOTS, the ARRAY copy of AGENT_ENDPOINTS `agent` reads first, and the
+//!   zero / grace period / rewrite protocol that keeps it safe to share with the programs.
 //!
 //! Data flows one way: the droplet agent computes rows (from the control plane's per-droplet
 //! tables) and writes them through [`Maps`]; the programs read them per packet and bump STATS.
@@ -22,9 +25,15 @@
 mod batch;
 mod counters;
 mod error;
+#[allow(
+    unsafe_code,
+    reason = "the membarrier(2) syscall, which libc exposes only as a raw syscall"
+)]
+mod grace;
 mod list;
 mod maps;
 mod programs;
+mod slots;
 
 pub use alkaid_xdp_common as common;
 pub use counters::Counters;

@@ -34,7 +34,7 @@ use aya::{
     },
 };
 
-use crate::{Error, Result, batch};
+use crate::{Error, Result, batch, slots::Slots};
 
 /// Typed access to the data-plane maps.
 pub struct Maps {
@@ -43,6 +43,8 @@ pub struct Maps {
     vpcs: HashMap<MapData, u32, VpcValue>,
     peers: HashMap<MapData, u32, PeerValue>,
     agent_endpoints: HashMap<MapData, u32, AgentRecord>,
+    /// AGENT_SLOTS, kept in step with `agent_endpoints` (see `slots.rs`).
+    agent_slots: Slots,
     direct_path: HashMap<MapData, EndpointKey, DirectPathValue>,
     tx_ports: DevMapHash<MapData>,
     config: Array<MapData, Config>,
@@ -109,6 +111,7 @@ impl Maps {
             vpcs: take(ebpf, names::VPCS)?,
             peers: take(ebpf, names::PEERS)?,
             agent_endpoints: take(ebpf, names::AGENT_ENDPOINTS)?,
+            agent_slots: Slots::new(take(ebpf, names::AGENT_SLOTS)?)?,
             direct_path: take(ebpf, names::DIRECT_PATH)?,
             tx_ports: take(ebpf, names::TX_PORTS)?,
             config: take(ebpf, names::CONFIG)?,
@@ -126,7 +129,26 @@ impl Maps {
             .map(|(k, v)| (k, v.mac))
             .collect();
         self.config_mirror = self.config()?;
+        self.reconcile_agent_slots()?;
         Ok(self)
+    }
+
+    /// AGENT_SLOTS made to match AGENT_ENDPOINTS: slots of rows that are gone or differ are
+    /// zeroed and refilled, rows without a slot take their free one (a previous agent may
+    /// have stopped between the two maps' writes, or predate AGENT_SLOTS).
+    fn reconcile_agent_slots(&mut self) -> Result<()> {
+        let rows = all(&self.agent_endpoints, names::AGENT_ENDPOINTS)?;
+        let live: std::collections::BTreeSet<u32> = rows.iter().map(|(k, _)| *k).collect();
+        let gone: Vec<u32> = self
+            .agent_slots
+            .held()
+            .filter(|i| !live.contains(i))
+            .collect();
+        let wants = gone
+            .into_iter()
+            .map(|i| (i, None))
+            .chain(rows.into_iter().map(|(k, v)| (k, Some(v))));
+        self.agent_slots.apply(wants)
     }
 
     /// Writes CONFIG[0]. A changed default peer MAC refreshes every cached MAC.
@@ -382,7 +404,8 @@ impl Maps {
         let rec = self.agent_record_for(v)?;
         self.agent_endpoints
             .insert(ifindex, rec, 0)
-            .map_err(map_err(names::AGENT_ENDPOINTS))
+            .map_err(map_err(names::AGENT_ENDPOINTS))?;
+        self.agent_slots.apply([(ifindex, Some(rec))])
     }
 
     /// Reads an AGENT_ENDPOINTS row (as written, without the derived bouncers).
@@ -431,6 +454,7 @@ impl Maps {
     /// Recomputes the embedded bouncers of the AGENT_ENDPOINTS rows of subnet `only` (all rows
     /// if `None`), writing those that changed.
     fn refresh_agent_records(&mut self, only: Option<&Key<NetworkKey>>) -> Result<()> {
+        let mut changed = Vec::new();
         for (ifindex, rec) in all(&self.agent_endpoints, names::AGENT_ENDPOINTS)? {
             if let Some(k) = only {
                 let d = k.data();
@@ -446,17 +470,37 @@ impl Maps {
                 self.agent_endpoints
                     .insert(ifindex, fresh, 0)
                     .map_err(map_err(names::AGENT_ENDPOINTS))?;
+                changed.push((ifindex, Some(fresh)));
             }
         }
-        Ok(())
+        // One grace period for every slot that changed.
+        self.agent_slots.apply(changed)
     }
 
-    /// Removes an AGENT_ENDPOINTS row; `false` if absent.
+    /// Removes an AGENT_ENDPOINTS row; `false` if absent. Its slot is zeroed first; a row that
+    /// shares that slot then takes it.
     pub fn remove_agent_endpoint(&mut self, ifindex: u32) -> Result<bool> {
-        removed(
+        let held = self.agent_slots.get(ifindex).is_some();
+        self.agent_slots.apply([(ifindex, None)])?;
+        let gone = removed(
             self.agent_endpoints.remove(&ifindex),
             names::AGENT_ENDPOINTS,
-        )
+        )?;
+        if held {
+            let slot = alkaid_xdp_common::agent_slot(ifindex);
+            let heir = all(&self.agent_endpoints, names::AGENT_ENDPOINTS)?
+                .into_iter()
+                .find(|(k, _)| alkaid_xdp_common::agent_slot(*k) == slot);
+            if let Some((k, rec)) = heir {
+                self.agent_slots.apply([(k, Some(rec))])?;
+            }
+        }
+        Ok(gone)
+    }
+
+    /// The AGENT_SLOTS copy of `ifindex`'s row, if its slot holds it (tests, diagnostics).
+    pub fn agent_slot(&self, ifindex: u32) -> Option<AgentRecord> {
+        self.agent_slots.get(ifindex).copied()
     }
 
     /// Reads a DIRECT_PATH row.
