@@ -12,6 +12,8 @@ pub const PEERS: &str = "PEERS";
 pub const AGENT_ENDPOINTS: &str = "AGENT_ENDPOINTS";
 /// ARRAY [`crate::agent_slot`]`(ifindex)` -> [`crate::AgentSlot`]: a direct-mapped copy of AGENT_ENDPOINTS, read first by `agent`.
 pub const AGENT_SLOTS: &str = "AGENT_SLOTS";
+/// ARRAY [`crate::local_slot`]`(vni, ip)` -> [`crate::LocalSlot`]: a direct-mapped copy of the LOCAL rows of ENDPOINTS, read first.
+pub const LOCAL_SLOTS: &str = "LOCAL_SLOTS";
 /// LRU (vni, ip) -> [`crate::DirectPathValue`]: learned endpoint -> droplet shortcuts.
 pub const DIRECT_PATH: &str = "DIRECT_PATH";
 /// ifindex -> ifindex (DEVMAP_HASH): every interface a program may redirect to.
@@ -22,13 +24,14 @@ pub const CONFIG: &str = "CONFIG";
 pub const STATS: &str = "STATS";
 
 /// Every map name, in a stable order (pinning, dumps).
-pub const ALL: [&str; 10] = [
+pub const ALL: [&str; 11] = [
     ENDPOINTS,
     NETWORKS,
     VPCS,
     PEERS,
     AGENT_ENDPOINTS,
     AGENT_SLOTS,
+    LOCAL_SLOTS,
     DIRECT_PATH,
     TX_PORTS,
     CONFIG,
@@ -64,6 +67,10 @@ pub const AGENT_ENDPOINTS_MAX: u32 = 4_096;
 /// Capacity of AGENT_SLOTS (a power of two: [`crate::agent_slot`] masks).
 pub const AGENT_SLOTS_MAX: u32 = 4_096;
 const _: () = assert!(AGENT_SLOTS_MAX.is_power_of_two());
+/// log2 of the capacity of LOCAL_SLOTS (twice AGENT_ENDPOINTS_MAX: few collisions).
+pub const LOCAL_SLOTS_BITS: u32 = 13;
+/// Capacity of LOCAL_SLOTS.
+pub const LOCAL_SLOTS_MAX: u32 = 1 << LOCAL_SLOTS_BITS;
 /// Capacity of DIRECT_PATH.
 pub const DIRECT_PATH_MAX: u32 = 65_536;
 /// Capacity of TX_PORTS.

@@ -28,6 +28,7 @@ pod!(
     Hop,
     AgentRecord,
     AgentSlot,
+    LocalSlot,
     EndpointRecord,
     NetworkRecord
 );

@@ -3,8 +3,8 @@
 //! every index derived from a value is masked before use.
 
 use alkaid_xdp_common::{
-    agent_slot, maps as m, AgentRecord, AgentSlot, Config, DirectPathValue, EndpointKey, EndpointRecord, NetworkKey,
-    NetworkRecord, PeerValue, VpcValue,
+    agent_slot, local_slot, maps as m, AgentRecord, AgentSlot, Config, DirectPathValue, EndpointKey, EndpointRecord, NetworkKey,
+    LocalSlot, NetworkRecord, PeerValue, VpcValue,
 };
 use aya_ebpf::{
     macros::map,
@@ -32,6 +32,9 @@ pub static AGENT_ENDPOINTS: HashMap<u32, AgentRecord> =
 /// agent_slot(ifindex) -> a copy of an AGENT_ENDPOINTS row, read first (an inlined array access).
 #[map]
 pub static AGENT_SLOTS: Array<AgentSlot> = Array::with_max_entries(m::AGENT_SLOTS_MAX, 0);
+/// local_slot(vni, ip) -> a copy of a LOCAL ENDPOINTS row, read first (an inlined array access).
+#[map]
+pub static LOCAL_SLOTS: Array<LocalSlot> = Array::with_max_entries(m::LOCAL_SLOTS_MAX, 0);
 /// LRU (vni, ip) -> droplet: direct paths learned from return-to-sender options.
 #[map]
 pub static DIRECT_PATH: LruHashMap<EndpointKey, DirectPathValue> =
@@ -67,8 +70,16 @@ pub fn agent_endpoint(ifindex: u32) -> Option<&'static AgentRecord> {
     unsafe { AGENT_ENDPOINTS.get(ifindex) }
 }
 
+/// ENDPOINTS (vni, ip): its LOCAL_SLOTS slot if that holds it (this droplet's endpoints),
+/// else the hash map. Slots are never rewritten in place (see [`agent_endpoint`]).
 #[inline(always)]
 pub fn endpoint(vni: u32, ip: u32) -> Option<&'static EndpointRecord> {
+    if let Some(slot) = LOCAL_SLOTS.get(local_slot(vni, ip)) {
+        // An empty slot (VNI 0) never answers: no VPC has VNI 0.
+        if slot.key.vni == vni && slot.key.ip == ip && vni != 0 {
+            return Some(&slot.rec);
+        }
+    }
     // SAFETY: see the module docs.
     unsafe { ENDPOINTS.get(EndpointKey { vni, ip }) }
 }

@@ -18,12 +18,15 @@
 //! a PEERS change rewalks the maps (two syscalls per row), which only happens when a droplet
 //! joins, leaves or changes MAC.
 
-use std::{collections::HashMap as StdHashMap, net::Ipv4Addr};
+use std::{
+    collections::{BTreeMap, BTreeSet, HashMap as StdHashMap},
+    net::Ipv4Addr,
+};
 
 use alkaid_xdp_common::{
-    AgentEndpoint, AgentRecord, Config, DirectPathValue, ENDPOINT_F_LOCAL, EndpointKey,
-    EndpointRecord, EndpointValue, Hop, MAX_BOUNCERS, NetworkKey, NetworkRecord, NetworkValue,
-    PeerValue, VpcValue, ip, maps as names, network_prefix_len,
+    AgentEndpoint, AgentRecord, AgentSlot, Config, DirectPathValue, ENDPOINT_F_LOCAL, EndpointKey,
+    EndpointRecord, EndpointValue, Hop, LocalSlot, MAX_BOUNCERS, NetworkKey, NetworkRecord,
+    NetworkValue, PeerValue, VpcValue, ip, maps as names, network_prefix_len,
 };
 use aya::{
     Ebpf, Pod,
@@ -34,17 +37,25 @@ use aya::{
     },
 };
 
-use crate::{Error, Result, batch, slots::Slots};
+use crate::{
+    Error, Result, batch,
+    slots::{Slot, Slots},
+};
 
 /// Typed access to the data-plane maps.
 pub struct Maps {
     endpoints: HashMap<MapData, EndpointKey, EndpointRecord>,
+    /// LOCAL_SLOTS, kept in step with the LOCAL rows of `endpoints` (see `slots.rs`).
+    local_slots: Slots<LocalSlot>,
+    /// The LOCAL rows of ENDPOINTS as stored (a droplet's own endpoints: few), mirrored for
+    /// LOCAL_SLOTS: which row inherits a slot that is freed.
+    local_rows: BTreeMap<EndpointKey, EndpointRecord>,
     networks: LpmTrie<MapData, NetworkKey, NetworkRecord>,
     vpcs: HashMap<MapData, u32, VpcValue>,
     peers: HashMap<MapData, u32, PeerValue>,
     agent_endpoints: HashMap<MapData, u32, AgentRecord>,
     /// AGENT_SLOTS, kept in step with `agent_endpoints` (see `slots.rs`).
-    agent_slots: Slots,
+    agent_slots: Slots<AgentSlot>,
     direct_path: HashMap<MapData, EndpointKey, DirectPathValue>,
     tx_ports: DevMapHash<MapData>,
     config: Array<MapData, Config>,
@@ -107,6 +118,8 @@ impl Maps {
     pub(crate) fn take_all(ebpf: &mut Ebpf) -> Result<Self> {
         Self {
             endpoints: take(ebpf, names::ENDPOINTS)?,
+            local_slots: Slots::new(take(ebpf, names::LOCAL_SLOTS)?)?,
+            local_rows: BTreeMap::new(),
             networks: take(ebpf, names::NETWORKS)?,
             vpcs: take(ebpf, names::VPCS)?,
             peers: take(ebpf, names::PEERS)?,
@@ -130,7 +143,57 @@ impl Maps {
             .collect();
         self.config_mirror = self.config()?;
         self.reconcile_agent_slots()?;
+        self.reconcile_local_slots()?;
         Ok(self)
+    }
+
+    /// LOCAL_SLOTS made to match the LOCAL rows of ENDPOINTS (as for AGENT_SLOTS).
+    fn reconcile_local_slots(&mut self) -> Result<()> {
+        self.local_rows = self
+            .endpoint_records()?
+            .into_iter()
+            .filter(|(_, r)| r.ep.flags & ENDPOINT_F_LOCAL != 0)
+            .collect();
+        let held: Vec<EndpointKey> = self.local_slots.held().collect();
+        let keys: Vec<EndpointKey> = held
+            .into_iter()
+            .chain(self.local_rows.keys().copied())
+            .collect();
+        self.sync_local_slots(keys)
+    }
+
+    /// Writes the slots of `keys` from `local_rows`; a slot one of them frees goes to another
+    /// LOCAL row that maps to it.
+    fn sync_local_slots(&mut self, keys: Vec<EndpointKey>) -> Result<()> {
+        let wants: Vec<_> = keys
+            .iter()
+            .map(|k| (*k, self.local_rows.get(k).copied()))
+            .collect();
+        self.local_slots.apply(wants)?;
+        let freed: BTreeSet<u32> = keys
+            .iter()
+            .filter(|k| !self.local_rows.contains_key(k))
+            .map(|k| LocalSlot::index(*k))
+            .filter(|i| self.local_slots.is_free(*i))
+            .collect();
+        if freed.is_empty() {
+            return Ok(());
+        }
+        let heirs: Vec<_> = self
+            .local_rows
+            .iter()
+            .filter(|(k, _)| freed.contains(&LocalSlot::index(**k)))
+            .map(|(k, r)| (*k, Some(*r)))
+            .collect();
+        self.local_slots.apply(heirs)
+    }
+
+    /// Records what ENDPOINTS now holds at `k` (`None`: no LOCAL row) in `local_rows`.
+    fn note_endpoint(&mut self, k: EndpointKey, stored: Option<&EndpointRecord>) {
+        match stored.filter(|r| r.ep.flags & ENDPOINT_F_LOCAL != 0) {
+            Some(r) => self.local_rows.insert(k, *r),
+            None => self.local_rows.remove(&k),
+        };
     }
 
     /// AGENT_SLOTS made to match AGENT_ENDPOINTS: slots of rows that are gone or differ are
@@ -172,9 +235,12 @@ impl Maps {
     /// `agent` checks DIRECT_PATH first).
     pub fn upsert_endpoint(&mut self, vni: u32, addr: Ipv4Addr, v: &EndpointValue) -> Result<()> {
         let k = EndpointKey { vni, ip: v4(addr) };
+        let rec = self.endpoint_record(v);
         self.endpoints
-            .insert(k, self.endpoint_record(v), 0)
+            .insert(k, rec, 0)
             .map_err(map_err(names::ENDPOINTS))?;
+        self.note_endpoint(k, Some(&rec));
+        self.sync_local_slots(vec![k])?;
         if v.flags & ENDPOINT_F_LOCAL != 0 {
             removed(self.direct_path.remove(&k), names::DIRECT_PATH)?;
         }
@@ -189,7 +255,29 @@ impl Maps {
             .iter()
             .map(|(k, v)| (*k, self.endpoint_record(v)))
             .collect();
-        batch::update(self.endpoints.map().fd(), &records).map_err(|source| Error::Batch {
+        let written = batch::update(self.endpoints.map().fd(), &records);
+        // Only rows the kernel took count (all of them unless it failed part way).
+        let touched: Vec<EndpointKey> = records
+            .iter()
+            .filter(|(k, r)| r.ep.flags & ENDPOINT_F_LOCAL != 0 || self.local_rows.contains_key(k))
+            .map(|(k, _)| *k)
+            .collect();
+        if written.is_ok() {
+            for (k, r) in &records {
+                if r.ep.flags & ENDPOINT_F_LOCAL != 0 || self.local_rows.contains_key(k) {
+                    self.note_endpoint(*k, Some(r));
+                }
+            }
+            self.sync_local_slots(touched)?;
+        } else {
+            // Unknown how far the batch got: re-read those rows.
+            for k in &touched {
+                let stored = optional(self.endpoints.get(k, 0), names::ENDPOINTS)?;
+                self.note_endpoint(*k, stored.as_ref());
+            }
+            self.sync_local_slots(touched)?;
+        }
+        written.map_err(|source| Error::Batch {
             name: names::ENDPOINTS,
             op: "update",
             source,
@@ -205,7 +293,21 @@ impl Maps {
 
     /// Removes many ENDPOINTS rows (absent ones are skipped); returns how many there were.
     pub fn remove_endpoints(&mut self, keys: &[EndpointKey]) -> Result<usize> {
-        batch::delete(self.endpoints.map().fd(), keys).map_err(|source| Error::Batch {
+        let n = batch::delete(self.endpoints.map().fd(), keys);
+        let touched: Vec<EndpointKey> = keys
+            .iter()
+            .filter(|k| self.local_rows.contains_key(k))
+            .copied()
+            .collect();
+        for k in &touched {
+            let stored = match n {
+                Ok(_) => None,
+                Err(_) => optional(self.endpoints.get(k, 0), names::ENDPOINTS)?,
+            };
+            self.note_endpoint(*k, stored.as_ref());
+        }
+        self.sync_local_slots(touched)?;
+        n.map_err(|source| Error::Batch {
             name: names::ENDPOINTS,
             op: "delete",
             source,
@@ -228,7 +330,12 @@ impl Maps {
     /// Removes an ENDPOINTS row; `false` if absent.
     pub fn remove_endpoint(&mut self, vni: u32, addr: Ipv4Addr) -> Result<bool> {
         let k = EndpointKey { vni, ip: v4(addr) };
-        removed(self.endpoints.remove(&k), names::ENDPOINTS)
+        let gone = removed(self.endpoints.remove(&k), names::ENDPOINTS)?;
+        if self.local_rows.contains_key(&k) {
+            self.note_endpoint(k, None);
+            self.sync_local_slots(vec![k])?;
+        }
+        Ok(gone)
     }
 
     /// Reads an ENDPOINTS row.
@@ -501,6 +608,14 @@ impl Maps {
     /// The AGENT_SLOTS copy of `ifindex`'s row, if its slot holds it (tests, diagnostics).
     pub fn agent_slot(&self, ifindex: u32) -> Option<AgentRecord> {
         self.agent_slots.get(ifindex).copied()
+    }
+
+    /// The LOCAL_SLOTS copy of ENDPOINTS (vni, addr), if its slot holds it (tests,
+    /// diagnostics).
+    pub fn local_slot(&self, vni: u32, addr: Ipv4Addr) -> Option<EndpointRecord> {
+        self.local_slots
+            .get(EndpointKey { vni, ip: v4(addr) })
+            .copied()
     }
 
     /// Reads a DIRECT_PATH row.
