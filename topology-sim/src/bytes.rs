@@ -11,7 +11,9 @@
 //! | `Peer` | PEERS (`u32` -> `PeerValue`) |
 //!
 //! The `*Record` types are what the maps store: the value the agent writes plus MACs and
-//! bouncers the loader caches next to it.
+//! bouncers the loader caches next to it. AGENT_SLOTS and LOCAL_SLOTS (the array copies of a
+//! droplet's own endpoints the programs read first) are preallocated, a fixed ~1.2 MB per
+//! droplet whatever its rows, so no row is charged for them.
 
 use core::mem::size_of;
 

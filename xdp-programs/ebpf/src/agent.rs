@@ -1,9 +1,11 @@
 //! `agent`: egress of one endpoint (XDP on the host side of its veth).
 //!
 //! ARP -> [`crate::arp`]. IPv4: anti-spoofing (source MAC and IP must be the endpoint's), MTU
-//! check, then by destination (vni from AGENT_ENDPOINTS, never from the packet):
-//! 1. DIRECT_PATH -> encapsulate to the learned droplet (the steady state: two hash lookups per
-//!    packet, this one and AGENT_ENDPOINTS; the row caches the droplet's MAC), with the
+//! check, then by destination (vni from the endpoint's AGENT_SLOTS / AGENT_ENDPOINTS row, never
+//! from the packet):
+//! 1. DIRECT_PATH -> encapsulate to the learned droplet (the steady state: one hash lookup per
+//!    packet, this one; the endpoint comes from its AGENT_SLOTS slot, an inlined array access,
+//!    and the row caches the droplet's MAC), with the
 //!    RTS_DIRECT option type so a droplet that no longer hosts the destination bounces it back
 //!    (see `transit`). A row without a usable MAC is skipped (next steps), never a drop.
 //! 2. ENDPOINTS row flagged LOCAL -> rewrite Ethernet, redirect into its veth.

@@ -20,6 +20,9 @@
 //! those two figures carry about 10 ns more harness than the others.
 //! Nothing is subtracted from the path figures.
 //!
+//! Peer: `<path>_without_slots`, measured in the same rounds: the same paths with AGENT_SLOTS
+//! and LOCAL_SLOTS emptied (every endpoint lookup a hash lookup, as before the slots existed).
+//!
 //! Cross-check: `<path>_single` is the older method (median of single runs with a fresh packet
 //! each, minus the timer overhead of a single run), which also includes cold-cache effects of a
 //! syscall between runs.
@@ -36,8 +39,8 @@ use std::net::Ipv4Addr;
 use alkaid_xdp::{
     Maps, Prog, Programs,
     common::{
-        AgentEndpoint, Config, ENDPOINT_F_LOCAL, EndpointValue, NetworkValue, Verdict, VpcValue,
-        ip, network_prefix_len, wire,
+        AgentEndpoint, AgentSlot, Config, ENDPOINT_F_LOCAL, EndpointValue, LocalSlot, NetworkValue,
+        Verdict, VpcValue, agent_slot, ip, local_slot, maps as names, network_prefix_len, wire,
     },
 };
 use packet::*;
@@ -230,9 +233,12 @@ fn main() {
         Some(cpu) => eprintln!("pinned to CPU {cpu}"),
         None => eprintln!("could not pin to a CPU: figures will be noisier"),
     }
-    let mut p = Programs::load().expect("load");
+    // Pinned, so the bench can empty the slot arrays behind the loader (`Slots`).
+    let pins = Pins::new();
+    let mut p = Programs::load_pinned(&pins.0).expect("load");
     p.load_bench_harness().expect("load bench harness");
     setup(p.maps_mut());
+    let mut slots = Slots::open(&pins);
 
     let paths = paths();
     // Every iteration of a repeat call must take the path being measured.
@@ -263,6 +269,7 @@ fn main() {
     let mut empty = Vec::new();
     let mut pass = Vec::new();
     let mut figures: Vec<Vec<f64>> = vec![Vec::new(); paths.len()];
+    let mut without_slots: Vec<Vec<f64>> = vec![Vec::new(); paths.len()];
     let mut singles: Vec<Vec<f64>> = vec![Vec::new(); paths.len()];
     for _ in 0..ROUNDS {
         let pass_repeat = repeated(&p, Prog::Transit, &pass_pkt, None);
@@ -277,6 +284,13 @@ fn main() {
             figures[i].push(wrapped(&p, *prog, pkt, *ifindex, REPEAT));
             singles[i].push((single(&p, *prog, pkt, *ifindex) - overhead).max(0.0));
         }
+        // The peer: the same paths with AGENT_SLOTS and LOCAL_SLOTS empty (every endpoint
+        // lookup a hash lookup, as before the slots), then the slots put back.
+        slots.empty();
+        for (i, (_, prog, pkt, ifindex, _)) in paths.iter().enumerate() {
+            without_slots[i].push(wrapped(&p, *prog, pkt, *ifindex, REPEAT));
+        }
+        slots.restore();
     }
     for (i, (name, ..)) in paths.iter().enumerate() {
         println!("BENCH {name} {:.1} ns", median(figures[i].clone()));
@@ -286,9 +300,81 @@ fn main() {
     println!("BENCH xdp_empty_program {:.1} ns", median(empty));
     println!("BENCH bench_wrapper_overhead {:.1} ns", median(wrapper));
     for (i, (name, ..)) in paths.iter().enumerate() {
+        println!(
+            "BENCH {name}_without_slots {:.1} ns",
+            median(without_slots[i].clone())
+        );
+    }
+    for (i, (name, ..)) in paths.iter().enumerate() {
         println!("BENCH {name}_single {:.1} ns", median(singles[i].clone()));
     }
     println!("BENCH single_run_timer_overhead {:.1} ns", median(timer));
+}
+
+/// A pin directory, removed on drop.
+struct Pins(std::path::PathBuf);
+
+impl Pins {
+    fn new() -> Self {
+        Self(std::path::PathBuf::from(format!(
+            "/sys/fs/bpf/alkaid-ns-per-packet-{}",
+            std::process::id()
+        )))
+    }
+}
+
+impl Drop for Pins {
+    fn drop(&mut self) {
+        for name in alkaid_xdp::common::maps::ALL {
+            let _ = std::fs::remove_file(self.0.join(name));
+        }
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+/// The slots the bench paths use, through their own handles on the pinned arrays.
+struct Slots {
+    agent: aya::maps::Array<aya::maps::MapData, AgentSlot>,
+    local: aya::maps::Array<aya::maps::MapData, LocalSlot>,
+    saved: (AgentSlot, LocalSlot),
+}
+
+impl Slots {
+    fn open(pins: &Pins) -> Self {
+        let open = |name: &str| {
+            aya::maps::Map::Array(
+                aya::maps::MapData::from_pin(pins.0.join(name)).expect("pinned slots"),
+            )
+        };
+        let agent: aya::maps::Array<_, AgentSlot> =
+            aya::maps::Array::try_from(open(names::AGENT_SLOTS)).unwrap();
+        let local: aya::maps::Array<_, LocalSlot> =
+            aya::maps::Array::try_from(open(names::LOCAL_SLOTS)).unwrap();
+        let saved: (AgentSlot, LocalSlot) = (
+            agent.get(&agent_slot(LO), 0).unwrap(),
+            local.get(&local_slot(VNI, a(POD_A)), 0).unwrap(),
+        );
+        assert_eq!(saved.0.ifindex, LO, "agent endpoint slotted");
+        assert_eq!(saved.1.key.ip, a(POD_A), "local endpoint slotted");
+        Self {
+            agent,
+            local,
+            saved,
+        }
+    }
+
+    fn empty(&mut self) {
+        self.write(AgentSlot::default(), LocalSlot::default());
+    }
+
+    fn restore(&mut self) {
+        self.write(self.saved.0, self.saved.1);
+    }
+
+    fn write(&mut self, agent: AgentSlot, local: LocalSlot) {
+        self.agent.set(agent_slot(LO), agent, 0).unwrap();
+        self.local.set(local_slot(VNI, a(POD_A)), local, 0).unwrap();
+    }
 }
 
 fn paths() -> Vec<Path> {

@@ -14,6 +14,9 @@
 //!   DIRECT_PATH row `transit` learned with the sender's own outer source MAC keeps it while
 //!   PEERS has nothing for that droplet.
 //!
+//! - AGENT_SLOTS and LOCAL_SLOTS copy AGENT_ENDPOINTS and the LOCAL rows of ENDPOINTS into
+//!   direct-mapped arrays the programs read first (`slots.rs`), written after the hash row.
+//!
 //! So any order of writes converges to the same stored rows. The cost is on the control path:
 //! a PEERS change rewalks the maps (two syscalls per row), which only happens when a droplet
 //! joins, leaves or changes MAC.

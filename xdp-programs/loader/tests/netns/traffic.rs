@@ -33,6 +33,24 @@ pub fn ping(ns: &str, dst: Ipv4Addr, count: u32) -> u32 {
         .unwrap_or(0)
 }
 
+/// ICMP echo requests the kernel of `ns` has received (`Icmp: InEchos` of its SNMP counters):
+/// counts what reached a pod, whatever else its droplet decapsulated meanwhile.
+pub fn icmp_in_echos(ns: &str) -> u64 {
+    let _inside = InNetns::enter(ns);
+    let snmp = std::fs::read_to_string("/proc/thread-self/net/snmp").expect("read snmp");
+    let mut icmp = snmp.lines().filter(|l| l.starts_with("Icmp:"));
+    let (names, values) = (
+        icmp.next().expect("Icmp header"),
+        icmp.next().expect("Icmp values"),
+    );
+    names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .find(|(n, _)| *n == "InEchos")
+        .and_then(|(_, v)| v.parse().ok())
+        .expect("InEchos")
+}
+
 /// FNV-1a 64.
 fn fnv(mut h: u64, data: &[u8]) -> u64 {
     for b in data {
