@@ -16,6 +16,10 @@ pub const AGENT_SLOTS: &str = "AGENT_SLOTS";
 pub const LOCAL_SLOTS: &str = "LOCAL_SLOTS";
 /// LRU (vni, ip) -> [`crate::DirectPathValue`]: learned endpoint -> droplet shortcuts.
 pub const DIRECT_PATH: &str = "DIRECT_PATH";
+/// per-CPU ARRAY [`crate::dp_cache_slot`]`(vni, ip)` -> [`crate::DpCacheEntry`]: DIRECT_PATH hits, valid while DP_GEN is unchanged.
+pub const DP_CACHE: &str = "DP_CACHE";
+/// ARRAY [0] programs' / [1] loader's generation of DIRECT_PATH (bumped after every change).
+pub const DP_GEN: &str = "DP_GEN";
 /// ifindex -> ifindex (DEVMAP_HASH): every interface a program may redirect to.
 pub const TX_PORTS: &str = "TX_PORTS";
 /// [0] -> [`crate::Config`]: this droplet's identity and underlay.
@@ -24,7 +28,7 @@ pub const CONFIG: &str = "CONFIG";
 pub const STATS: &str = "STATS";
 
 /// Every map name, in a stable order (pinning, dumps).
-pub const ALL: [&str; 11] = [
+pub const ALL: [&str; 13] = [
     ENDPOINTS,
     NETWORKS,
     VPCS,
@@ -33,6 +37,8 @@ pub const ALL: [&str; 11] = [
     AGENT_SLOTS,
     LOCAL_SLOTS,
     DIRECT_PATH,
+    DP_CACHE,
+    DP_GEN,
     TX_PORTS,
     CONFIG,
     STATS,
@@ -71,6 +77,10 @@ const _: () = assert!(AGENT_SLOTS_MAX.is_power_of_two());
 pub const LOCAL_SLOTS_BITS: u32 = 13;
 /// Capacity of LOCAL_SLOTS.
 pub const LOCAL_SLOTS_MAX: u32 = 1 << LOCAL_SLOTS_BITS;
+/// log2 of the per-CPU capacity of DP_CACHE.
+pub const DP_CACHE_BITS: u32 = 12;
+/// Per-CPU capacity of DP_CACHE.
+pub const DP_CACHE_MAX: u32 = 1 << DP_CACHE_BITS;
 /// Capacity of DIRECT_PATH.
 pub const DIRECT_PATH_MAX: u32 = 65_536;
 /// Capacity of TX_PORTS.

@@ -24,6 +24,7 @@ pod!(
     PeerValue,
     AgentEndpoint,
     DirectPathValue,
+    DpCacheEntry,
     Config,
     Hop,
     AgentRecord,

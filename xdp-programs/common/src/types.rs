@@ -172,6 +172,37 @@ pub struct DirectPathValue {
 }
 const _: () = assert!(size_of::<DirectPathValue>() == 16 && align_of::<DirectPathValue>() == 4);
 
+/// Value of DP_CACHE, a per-CPU direct-mapped cache of DIRECT_PATH hits at index
+/// [`dp_cache_slot`]`(vni, ip)`: the per-packet DIRECT_PATH lookups (`agent`'s, and the check
+/// `transit` makes before learning) become inlined array accesses in the steady state.
+///
+/// Valid only while both generations still equal DP_GEN's (u64 counters, `[0]` bumped
+/// atomically by the programs, `[1]` by the loader, each *after* it changed a DIRECT_PATH row;
+/// entries keep their low 32 bits); a program fills
+/// an entry only from a lookup hit, with the generations it read before that lookup. So any
+/// change to DIRECT_PATH empties every CPU's cache at once. Per CPU: no entry is written by
+/// two CPUs, none is ever read torn.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct DpCacheEntry {
+    /// The DIRECT_PATH key; `vni` 0 = empty.
+    pub key: EndpointKey,
+    /// The DIRECT_PATH row as it was.
+    pub path: DirectPathValue,
+    /// DP_GEN when it was read (low 32 bits): the programs' generation, then the loader's.
+    pub gen: [u32; 2],
+}
+const _: () = assert!(size_of::<DpCacheEntry>() == 32 && align_of::<DpCacheEntry>() == 4);
+
+/// DP_CACHE index of (vni, ip): the same Fibonacci hash as [`local_slot`], its top
+/// [`crate::maps::DP_CACHE_BITS`] bits.
+#[inline(always)]
+pub const fn dp_cache_slot(vni: u32, ip: u32) -> u32 {
+    let x = ((vni as u64) << 32) | ip as u64;
+    let h = x.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    (h >> (64 - crate::maps::DP_CACHE_BITS)) as u32
+}
+
 /// A droplet with a cached outer destination MAC (all zero = not cached: look PEERS up).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]

@@ -3,7 +3,8 @@
 //! every index derived from a value is masked before use.
 
 use alkaid_xdp_common::{
-    agent_slot, local_slot, maps as m, AgentRecord, AgentSlot, Config, DirectPathValue, EndpointKey, EndpointRecord, NetworkKey,
+    agent_slot, dp_cache_slot, local_slot, maps as m, AgentRecord, AgentSlot, Config,
+    DpCacheEntry, DirectPathValue, EndpointKey, EndpointRecord, NetworkKey,
     LocalSlot, NetworkRecord, PeerValue, VpcValue,
 };
 use aya_ebpf::{
@@ -39,6 +40,12 @@ pub static LOCAL_SLOTS: Array<LocalSlot> = Array::with_max_entries(m::LOCAL_SLOT
 #[map]
 pub static DIRECT_PATH: LruHashMap<EndpointKey, DirectPathValue> =
     LruHashMap::with_max_entries(m::DIRECT_PATH_MAX, 0);
+/// Per CPU, dp_cache_slot(vni, ip) -> a DIRECT_PATH hit and the DP_GEN it was read at.
+#[map]
+pub static DP_CACHE: PerCpuArray<DpCacheEntry> = PerCpuArray::with_max_entries(m::DP_CACHE_MAX, 0);
+/// [0] the programs', [1] the loader's generation of DIRECT_PATH.
+#[map]
+pub static DP_GEN: Array<u64> = Array::with_max_entries(2, 0);
 /// ifindex -> ifindex: redirect targets (underlay NIC, endpoint veths).
 #[map]
 pub static TX_PORTS: DevMapHash = DevMapHash::with_max_entries(m::TX_PORTS_MAX, 0);
@@ -84,14 +91,60 @@ pub fn endpoint(vni: u32, ip: u32) -> Option<&'static EndpointRecord> {
     unsafe { ENDPOINTS.get(EndpointKey { vni, ip }) }
 }
 
+/// DP_GEN now: the programs' and the loader's generation of DIRECT_PATH (u64 counters, the
+/// BPF target's only atomic width; an entry keeps their low 32 bits).
 #[inline(always)]
-pub fn direct_path(vni: u32, ip: u32) -> Option<&'static DirectPathValue> {
-    // SAFETY: see the module docs.
-    unsafe { DIRECT_PATH.get(EndpointKey { vni, ip }) }
+fn dp_gen() -> [u32; 2] {
+    [
+        DP_GEN.get(0).copied().unwrap_or(0) as u32,
+        DP_GEN.get(1).copied().unwrap_or(0) as u32,
+    ]
 }
 
-/// Learns or refreshes (vni, ip) -> droplet; writes only when the row changes (one lookup per
-/// packet in the steady state). The row caches the droplet's outer MAC: PEERS (or the default
+/// Marks DIRECT_PATH changed, after the change: every CPU's DP_CACHE goes stale at once.
+#[inline(always)]
+fn direct_path_changed() {
+    if let Some(p) = DP_GEN.get_ptr_mut(0) {
+        // Other CPUs bump it too: an atomic add (BPF_ATOMIC | BPF_ADD, no fetch). Inline asm:
+        // the bpfel target offers atomic loads and stores only, no read-modify-write.
+        // SAFETY: `p` is a u64 map value (8-byte aligned), valid for the program's run; the
+        // instruction writes only there.
+        unsafe {
+            core::arch::asm!(
+                "lock *(u64 *)({p} + 0) += {one}",
+                p = in(reg) p,
+                one = in(reg) 1u64,
+                options(nostack, preserves_flags)
+            );
+        }
+    }
+}
+
+/// DIRECT_PATH (vni, ip), through this CPU's DP_CACHE: an entry read at the current DP_GEN is
+/// what the map held (no change since, by anyone); otherwise the map is looked up and a hit
+/// cached with the generations read before the lookup (a change racing with it bumps them).
+#[inline(always)]
+pub fn direct_path(vni: u32, ip: u32) -> Option<DirectPathValue> {
+    let gen = dp_gen();
+    let slot = dp_cache_slot(vni, ip);
+    if let Some(e) = DP_CACHE.get(slot) {
+        // An empty entry (VNI 0) never answers.
+        if e.key.vni == vni && e.key.ip == ip && e.gen == gen && vni != 0 {
+            return Some(e.path);
+        }
+    }
+    let key = EndpointKey { vni, ip };
+    // SAFETY: see the module docs.
+    let path = *unsafe { DIRECT_PATH.get(key) }?;
+    if let Some(e) = DP_CACHE.get_ptr_mut(slot) {
+        // SAFETY: this CPU's entry; programs run with preemption off, one at a time per CPU.
+        unsafe { *e = DpCacheEntry { key, path, gen } };
+    }
+    Some(path)
+}
+
+/// Learns or refreshes (vni, ip) -> droplet; writes only when the row changes (in the steady
+/// state no lookup at all: [`direct_path`] answers from DP_CACHE). The row caches the droplet's outer MAC: PEERS (or the default
 /// MAC) if it has one, else `direct_mac`, the outer source MAC of a packet that came straight
 /// from that droplet (no PEERS row is needed for a learned path). With neither, nothing usable
 /// can be learned: a row pointing elsewhere is stale (the endpoint moved) and is removed, so
@@ -115,6 +168,7 @@ pub fn learn_direct_path(
         if let Some(cur) = cur {
             if cur.droplet_ip != droplet_ip {
                 let _ = DIRECT_PATH.remove(&key);
+                direct_path_changed();
             }
         }
         return false;
@@ -125,7 +179,9 @@ pub fn learn_direct_path(
         mac,
         _pad: [0; 2],
     };
-    DIRECT_PATH.insert(&key, &v, 0).is_ok()
+    let learned = DIRECT_PATH.insert(&key, &v, 0).is_ok();
+    direct_path_changed();
+    learned
 }
 
 /// Deletes DIRECT_PATH (vni, ip) if it points at `droplet_ip`; true if it did.
@@ -133,7 +189,9 @@ pub fn learn_direct_path(
 pub fn forget_direct_path(vni: u32, ip: u32, droplet_ip: u32) -> bool {
     match direct_path(vni, ip) {
         Some(cur) if cur.droplet_ip == droplet_ip => {
-            DIRECT_PATH.remove(&EndpointKey { vni, ip }).is_ok()
+            let gone = DIRECT_PATH.remove(&EndpointKey { vni, ip }).is_ok();
+            direct_path_changed();
+            gone
         }
         _ => false,
     }

@@ -60,6 +60,11 @@ pub struct Maps {
     /// AGENT_SLOTS, kept in step with `agent_endpoints` (see `slots.rs`).
     agent_slots: Slots<AgentSlot>,
     direct_path: HashMap<MapData, EndpointKey, DirectPathValue>,
+    /// DP_GEN: `[1]` is ours, bumped after every DIRECT_PATH change so the programs' per-CPU
+    /// DP_CACHE of it goes stale (`[0]` is the programs').
+    dp_gen: Array<MapData, u64>,
+    /// What DP_GEN[1] holds.
+    dp_gen_mirror: u64,
     tx_ports: DevMapHash<MapData>,
     config: Array<MapData, Config>,
     pub(crate) stats: PerCpuArray<MapData, u64>,
@@ -129,6 +134,8 @@ impl Maps {
             agent_endpoints: take(ebpf, names::AGENT_ENDPOINTS)?,
             agent_slots: Slots::new(take(ebpf, names::AGENT_SLOTS)?)?,
             direct_path: take(ebpf, names::DIRECT_PATH)?,
+            dp_gen: take(ebpf, names::DP_GEN)?,
+            dp_gen_mirror: 0,
             tx_ports: take(ebpf, names::TX_PORTS)?,
             config: take(ebpf, names::CONFIG)?,
             stats: take(ebpf, names::STATS)?,
@@ -145,9 +152,21 @@ impl Maps {
             .map(|(k, v)| (k, v.mac))
             .collect();
         self.config_mirror = self.config()?;
+        self.dp_gen_mirror = self.dp_gen.get(&1, 0).map_err(map_err(names::DP_GEN))?;
+        // Whatever a previous agent did last, caches filled before now are not trusted.
+        self.direct_paths_changed()?;
         self.reconcile_agent_slots()?;
         self.reconcile_local_slots()?;
         Ok(self)
+    }
+
+    /// Bumps DP_GEN[1]: called after every change to DIRECT_PATH (also after a failed one,
+    /// which may have changed part of it).
+    fn direct_paths_changed(&mut self) -> Result<()> {
+        self.dp_gen_mirror = self.dp_gen_mirror.wrapping_add(1);
+        self.dp_gen
+            .set(1, self.dp_gen_mirror, 0)
+            .map_err(map_err(names::DP_GEN))
     }
 
     /// LOCAL_SLOTS made to match the LOCAL rows of ENDPOINTS (as for AGENT_SLOTS).
@@ -245,7 +264,9 @@ impl Maps {
         self.note_endpoint(k, Some(&rec));
         self.sync_local_slots(vec![k])?;
         if v.flags & ENDPOINT_F_LOCAL != 0 {
-            removed(self.direct_path.remove(&k), names::DIRECT_PATH)?;
+            let r = removed(self.direct_path.remove(&k), names::DIRECT_PATH);
+            self.direct_paths_changed()?;
+            r?;
         }
         Ok(())
     }
@@ -500,9 +521,12 @@ impl Maps {
                 v.mac = mac;
                 // The row may have been evicted or invalidated meanwhile: re-adding it is harmless
                 // (it is what the program would learn again).
-                self.direct_path
+                let r = self
+                    .direct_path
                     .insert(k, v, 0)
-                    .map_err(map_err(names::DIRECT_PATH))?;
+                    .map_err(map_err(names::DIRECT_PATH));
+                self.direct_paths_changed()?;
+                r?;
             }
         }
         self.refresh_agent_records(None)
@@ -641,9 +665,12 @@ impl Maps {
             mac: self.resolve_mac(v4(droplet)),
             _pad: [0; 2],
         };
-        self.direct_path
+        let r = self
+            .direct_path
             .insert(k, v, 0)
-            .map_err(map_err(names::DIRECT_PATH))
+            .map_err(map_err(names::DIRECT_PATH));
+        self.direct_paths_changed()?;
+        r
     }
 
     /// Forgets the direct path to (vni, addr): the next packet goes to a bouncer again. Called by
@@ -651,7 +678,9 @@ impl Maps {
     /// that may have learned it. `false` if there was none.
     pub fn invalidate_direct_path(&mut self, vni: u32, addr: Ipv4Addr) -> Result<bool> {
         let k = EndpointKey { vni, ip: v4(addr) };
-        removed(self.direct_path.remove(&k), names::DIRECT_PATH)
+        let r = removed(self.direct_path.remove(&k), names::DIRECT_PATH);
+        self.direct_paths_changed()?;
+        r
     }
 
     /// Forgets every direct path that points at `droplet` (the droplet disappeared). Returns how
@@ -681,11 +710,16 @@ impl Maps {
         } else {
             keys
         };
-        batch::delete(self.direct_path.map().fd(), keys).map_err(|source| Error::Batch {
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        let r = batch::delete(self.direct_path.map().fd(), keys).map_err(|source| Error::Batch {
             name: names::DIRECT_PATH,
             op: "delete",
             source,
-        })
+        });
+        self.direct_paths_changed()?;
+        r
     }
 
     /// Allows redirects to `ifindex` (the underlay NIC and every endpoint's host-side veth).
