@@ -20,6 +20,10 @@ pub const DIRECT_PATH: &str = "DIRECT_PATH";
 pub const DP_CACHE: &str = "DP_CACHE";
 /// ARRAY [0] programs' / [1] loader's generation of DIRECT_PATH (bumped after every change).
 pub const DP_GEN: &str = "DP_GEN";
+/// per-CPU ARRAY [`crate::dp_cache_slot`]`(vni, ip)` -> [`crate::EpCacheEntry`]: ENDPOINTS hits and misses, valid while EP_GEN is unchanged.
+pub const EP_CACHE: &str = "EP_CACHE";
+/// ARRAY [0]: the loader's generation of ENDPOINTS (bumped after every change).
+pub const EP_GEN: &str = "EP_GEN";
 /// ifindex -> ifindex (DEVMAP_HASH): every interface a program may redirect to.
 pub const TX_PORTS: &str = "TX_PORTS";
 /// [0] -> [`crate::Config`]: this droplet's identity and underlay.
@@ -28,7 +32,7 @@ pub const CONFIG: &str = "CONFIG";
 pub const STATS: &str = "STATS";
 
 /// Every map name, in a stable order (pinning, dumps).
-pub const ALL: [&str; 13] = [
+pub const ALL: [&str; 15] = [
     ENDPOINTS,
     NETWORKS,
     VPCS,
@@ -39,6 +43,8 @@ pub const ALL: [&str; 13] = [
     DIRECT_PATH,
     DP_CACHE,
     DP_GEN,
+    EP_CACHE,
+    EP_GEN,
     TX_PORTS,
     CONFIG,
     STATS,
@@ -77,9 +83,9 @@ const _: () = assert!(AGENT_SLOTS_MAX.is_power_of_two());
 pub const LOCAL_SLOTS_BITS: u32 = 13;
 /// Capacity of LOCAL_SLOTS.
 pub const LOCAL_SLOTS_MAX: u32 = 1 << LOCAL_SLOTS_BITS;
-/// log2 of the per-CPU capacity of DP_CACHE.
+/// log2 of the per-CPU capacity of DP_CACHE and of EP_CACHE.
 pub const DP_CACHE_BITS: u32 = 12;
-/// Per-CPU capacity of DP_CACHE.
+/// Per-CPU capacity of DP_CACHE and of EP_CACHE.
 pub const DP_CACHE_MAX: u32 = 1 << DP_CACHE_BITS;
 /// Capacity of DIRECT_PATH.
 pub const DIRECT_PATH_MAX: u32 = 65_536;

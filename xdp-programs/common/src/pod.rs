@@ -25,6 +25,7 @@ pod!(
     AgentEndpoint,
     DirectPathValue,
     DpCacheEntry,
+    EpCacheEntry,
     Config,
     Hop,
     AgentRecord,

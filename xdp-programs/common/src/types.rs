@@ -172,14 +172,15 @@ pub struct DirectPathValue {
 }
 const _: () = assert!(size_of::<DirectPathValue>() == 16 && align_of::<DirectPathValue>() == 4);
 
-/// Value of DP_CACHE, a per-CPU direct-mapped cache of DIRECT_PATH hits at index
+/// Value of DP_CACHE, a per-CPU direct-mapped cache of DIRECT_PATH lookups (hits, and misses
+/// as a zero `path.droplet_ip`) at index
 /// [`dp_cache_slot`]`(vni, ip)`: the per-packet DIRECT_PATH lookups (`agent`'s, and the check
 /// `transit` makes before learning) become inlined array accesses in the steady state.
 ///
 /// Valid only while both generations still equal DP_GEN's (u64 counters, `[0]` bumped
 /// atomically by the programs, `[1]` by the loader, each *after* it changed a DIRECT_PATH row;
 /// entries keep their low 32 bits); a program fills
-/// an entry only from a lookup hit, with the generations it read before that lookup. So any
+/// an entry only from a lookup, with the generations it read before that lookup. So any
 /// change to DIRECT_PATH empties every CPU's cache at once. Per CPU: no entry is written by
 /// two CPUs, none is ever read torn.
 #[repr(C)]
@@ -187,7 +188,7 @@ const _: () = assert!(size_of::<DirectPathValue>() == 16 && align_of::<DirectPat
 pub struct DpCacheEntry {
     /// The DIRECT_PATH key; `vni` 0 = empty.
     pub key: EndpointKey,
-    /// The DIRECT_PATH row as it was.
+    /// The DIRECT_PATH row as it was; `droplet_ip` 0: there was none.
     pub path: DirectPathValue,
     /// DP_GEN when it was read (low 32 bits): the programs' generation, then the loader's.
     pub gen: [u32; 2],
@@ -202,6 +203,25 @@ pub const fn dp_cache_slot(vni: u32, ip: u32) -> u32 {
     let h = x.wrapping_mul(0x9e37_79b9_7f4a_7c15);
     (h >> (64 - crate::maps::DP_CACHE_BITS)) as u32
 }
+
+/// Value of EP_CACHE, a per-CPU direct-mapped cache of ENDPOINTS lookups, hits and misses, at
+/// index [`dp_cache_slot`]`(vni, ip)`: a bouncer's directory hits and a divider's misses become
+/// inlined array accesses while ENDPOINTS is unchanged. Valid only while `gen` equals EP_GEN
+/// (bumped by the loader, the only writer of ENDPOINTS, after every change); filled by the
+/// programs from a lookup, with EP_GEN read before it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct EpCacheEntry {
+    /// The ENDPOINTS key; `vni` 0 = empty.
+    pub key: EndpointKey,
+    /// The row, if `present`.
+    pub rec: EndpointRecord,
+    /// 1 if ENDPOINTS had a row, 0 if it had none.
+    pub present: u32,
+    /// EP_GEN when it was read (low 32 bits).
+    pub gen: u32,
+}
+const _: () = assert!(size_of::<EpCacheEntry>() == 44 && align_of::<EpCacheEntry>() == 4);
 
 /// A droplet with a cached outer destination MAC (all zero = not cached: look PEERS up).
 #[repr(C)]

@@ -4,7 +4,7 @@
 
 use alkaid_xdp_common::{
     agent_slot, dp_cache_slot, local_slot, maps as m, AgentRecord, AgentSlot, Config,
-    DpCacheEntry, DirectPathValue, EndpointKey, EndpointRecord, NetworkKey,
+    DpCacheEntry, EpCacheEntry, DirectPathValue, EndpointKey, EndpointRecord, NetworkKey,
     LocalSlot, NetworkRecord, PeerValue, VpcValue,
 };
 use aya_ebpf::{
@@ -46,6 +46,12 @@ pub static DP_CACHE: PerCpuArray<DpCacheEntry> = PerCpuArray::with_max_entries(m
 /// [0] the programs', [1] the loader's generation of DIRECT_PATH.
 #[map]
 pub static DP_GEN: Array<u64> = Array::with_max_entries(2, 0);
+/// Per CPU, dp_cache_slot(vni, ip) -> an ENDPOINTS lookup's result and the EP_GEN it was read at.
+#[map]
+pub static EP_CACHE: PerCpuArray<EpCacheEntry> = PerCpuArray::with_max_entries(m::DP_CACHE_MAX, 0);
+/// [0] the loader's generation of ENDPOINTS.
+#[map]
+pub static EP_GEN: Array<u64> = Array::with_max_entries(1, 0);
 /// ifindex -> ifindex: redirect targets (underlay NIC, endpoint veths).
 #[map]
 pub static TX_PORTS: DevMapHash = DevMapHash::with_max_entries(m::TX_PORTS_MAX, 0);
@@ -77,8 +83,10 @@ pub fn agent_endpoint(ifindex: u32) -> Option<&'static AgentRecord> {
     unsafe { AGENT_ENDPOINTS.get(ifindex) }
 }
 
-/// ENDPOINTS (vni, ip): its LOCAL_SLOTS slot if that holds it (this droplet's endpoints),
-/// else the hash map. Slots are never rewritten in place (see [`agent_endpoint`]).
+/// ENDPOINTS (vni, ip): its LOCAL_SLOTS slot if that holds it (this droplet's endpoints;
+/// slots are never rewritten in place, see [`agent_endpoint`]), else this CPU's EP_CACHE if
+/// it was filled at the current EP_GEN, else the hash map (and the result cached, hit or miss,
+/// with EP_GEN read before the lookup: a change racing with it bumps EP_GEN).
 #[inline(always)]
 pub fn endpoint(vni: u32, ip: u32) -> Option<&'static EndpointRecord> {
     if let Some(slot) = LOCAL_SLOTS.get(local_slot(vni, ip)) {
@@ -87,8 +95,29 @@ pub fn endpoint(vni: u32, ip: u32) -> Option<&'static EndpointRecord> {
             return Some(&slot.rec);
         }
     }
+    let gen = EP_GEN.get(0).copied().unwrap_or(0) as u32;
+    let i = dp_cache_slot(vni, ip);
+    if let Some(e) = EP_CACHE.get(i) {
+        if e.key.vni == vni && e.key.ip == ip && e.gen == gen && vni != 0 {
+            return if e.present != 0 { Some(&e.rec) } else { None };
+        }
+    }
+    let key = EndpointKey { vni, ip };
     // SAFETY: see the module docs.
-    unsafe { ENDPOINTS.get(EndpointKey { vni, ip }) }
+    let found = unsafe { ENDPOINTS.get(key) };
+    // Looked up again rather than kept across the hash lookup: fewer live registers.
+    if let Some(e) = EP_CACHE.get_ptr_mut(i) {
+        let fill = EpCacheEntry {
+            key,
+            rec: found.copied().unwrap_or_default(),
+            present: found.is_some() as u32,
+            gen,
+        };
+        // SAFETY: this CPU's entry, valid for the program's run; programs run with preemption
+        // off, one at a time per CPU, so nothing else writes it meanwhile.
+        unsafe { *e = fill };
+    }
+    found
 }
 
 /// DP_GEN now: the programs' and the loader's generation of DIRECT_PATH (u64 counters, the
@@ -121,8 +150,9 @@ fn direct_path_changed() {
 }
 
 /// DIRECT_PATH (vni, ip), through this CPU's DP_CACHE: an entry read at the current DP_GEN is
-/// what the map held (no change since, by anyone); otherwise the map is looked up and a hit
-/// cached with the generations read before the lookup (a change racing with it bumps them).
+/// what the map held (no change since, by anyone); otherwise the map is looked up and the
+/// result, hit or miss, cached with the generations read before the lookup (a change racing
+/// with it bumps them).
 #[inline(always)]
 pub fn direct_path(vni: u32, ip: u32) -> Option<DirectPathValue> {
     let gen = dp_gen();
@@ -130,17 +160,19 @@ pub fn direct_path(vni: u32, ip: u32) -> Option<DirectPathValue> {
     if let Some(e) = DP_CACHE.get(slot) {
         // An empty entry (VNI 0) never answers.
         if e.key.vni == vni && e.key.ip == ip && e.gen == gen && vni != 0 {
-            return Some(e.path);
+            return (e.path.droplet_ip != 0).then_some(e.path);
         }
     }
     let key = EndpointKey { vni, ip };
     // SAFETY: see the module docs.
-    let path = *unsafe { DIRECT_PATH.get(key) }?;
+    let found = unsafe { DIRECT_PATH.get(key) }.copied();
     if let Some(e) = DP_CACHE.get_ptr_mut(slot) {
+        // A miss is cached as droplet 0 (no row has it: learning needs a sender droplet).
+        let path = found.unwrap_or_default();
         // SAFETY: this CPU's entry; programs run with preemption off, one at a time per CPU.
         unsafe { *e = DpCacheEntry { key, path, gen } };
     }
-    Some(path)
+    found
 }
 
 /// Learns or refreshes (vni, ip) -> droplet; writes only when the row changes (in the steady

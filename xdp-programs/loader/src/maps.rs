@@ -65,6 +65,11 @@ pub struct Maps {
     dp_gen: Array<MapData, u64>,
     /// What DP_GEN[1] holds.
     dp_gen_mirror: u64,
+    /// EP_GEN: ours alone, bumped after every ENDPOINTS change (the programs' per-CPU
+    /// EP_CACHE of ENDPOINTS then goes stale).
+    ep_gen: Array<MapData, u64>,
+    /// What EP_GEN[0] holds.
+    ep_gen_mirror: u64,
     tx_ports: DevMapHash<MapData>,
     config: Array<MapData, Config>,
     pub(crate) stats: PerCpuArray<MapData, u64>,
@@ -136,6 +141,8 @@ impl Maps {
             direct_path: take(ebpf, names::DIRECT_PATH)?,
             dp_gen: take(ebpf, names::DP_GEN)?,
             dp_gen_mirror: 0,
+            ep_gen: take(ebpf, names::EP_GEN)?,
+            ep_gen_mirror: 0,
             tx_ports: take(ebpf, names::TX_PORTS)?,
             config: take(ebpf, names::CONFIG)?,
             stats: take(ebpf, names::STATS)?,
@@ -155,6 +162,8 @@ impl Maps {
         self.dp_gen_mirror = self.dp_gen.get(&1, 0).map_err(map_err(names::DP_GEN))?;
         // Whatever a previous agent did last, caches filled before now are not trusted.
         self.direct_paths_changed()?;
+        self.ep_gen_mirror = self.ep_gen.get(&0, 0).map_err(map_err(names::EP_GEN))?;
+        self.endpoints_changed()?;
         self.reconcile_agent_slots()?;
         self.reconcile_local_slots()?;
         Ok(self)
@@ -167,6 +176,14 @@ impl Maps {
         self.dp_gen
             .set(1, self.dp_gen_mirror, 0)
             .map_err(map_err(names::DP_GEN))
+    }
+
+    /// Bumps EP_GEN[0]: called after every change to ENDPOINTS (also after a failed one).
+    fn endpoints_changed(&mut self) -> Result<()> {
+        self.ep_gen_mirror = self.ep_gen_mirror.wrapping_add(1);
+        self.ep_gen
+            .set(0, self.ep_gen_mirror, 0)
+            .map_err(map_err(names::EP_GEN))
     }
 
     /// LOCAL_SLOTS made to match the LOCAL rows of ENDPOINTS (as for AGENT_SLOTS).
@@ -258,9 +275,12 @@ impl Maps {
     pub fn upsert_endpoint(&mut self, vni: u32, addr: Ipv4Addr, v: &EndpointValue) -> Result<()> {
         let k = EndpointKey { vni, ip: v4(addr) };
         let rec = self.endpoint_record(v);
-        self.endpoints
+        let r = self
+            .endpoints
             .insert(k, rec, 0)
-            .map_err(map_err(names::ENDPOINTS))?;
+            .map_err(map_err(names::ENDPOINTS));
+        self.endpoints_changed()?;
+        r?;
         self.note_endpoint(k, Some(&rec));
         self.sync_local_slots(vec![k])?;
         if v.flags & ENDPOINT_F_LOCAL != 0 {
@@ -275,11 +295,15 @@ impl Maps {
     /// directory). Rows are written in order; on error, the rows before the failing one are
     /// written.
     pub fn upsert_endpoints(&mut self, rows: &[(EndpointKey, EndpointValue)]) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
         let records: Vec<(EndpointKey, EndpointRecord)> = rows
             .iter()
             .map(|(k, v)| (*k, self.endpoint_record(v)))
             .collect();
         let written = batch::update(self.endpoints.map().fd(), &records);
+        self.endpoints_changed()?;
         // Only rows the kernel took count (all of them unless it failed part way).
         let touched: Vec<EndpointKey> = records
             .iter()
@@ -317,7 +341,11 @@ impl Maps {
 
     /// Removes many ENDPOINTS rows (absent ones are skipped); returns how many there were.
     pub fn remove_endpoints(&mut self, keys: &[EndpointKey]) -> Result<usize> {
+        if keys.is_empty() {
+            return Ok(0);
+        }
         let n = batch::delete(self.endpoints.map().fd(), keys);
+        self.endpoints_changed()?;
         let touched: Vec<EndpointKey> = keys
             .iter()
             .filter(|k| self.local_rows.contains_key(k))
@@ -354,7 +382,9 @@ impl Maps {
     /// Removes an ENDPOINTS row; `false` if absent.
     pub fn remove_endpoint(&mut self, vni: u32, addr: Ipv4Addr) -> Result<bool> {
         let k = EndpointKey { vni, ip: v4(addr) };
-        let gone = removed(self.endpoints.remove(&k), names::ENDPOINTS)?;
+        let gone = removed(self.endpoints.remove(&k), names::ENDPOINTS);
+        self.endpoints_changed()?;
+        let gone = gone?;
         if self.local_rows.contains_key(&k) {
             self.note_endpoint(k, None);
             self.sync_local_slots(vec![k])?;
@@ -495,9 +525,12 @@ impl Maps {
             let mac = self.resolve_mac(rec.ep.droplet_ip);
             if mac != rec.droplet_mac {
                 rec.droplet_mac = mac;
-                self.endpoints
+                let r = self
+                    .endpoints
                     .insert(k, rec, 0)
-                    .map_err(map_err(names::ENDPOINTS))?;
+                    .map_err(map_err(names::ENDPOINTS));
+                self.endpoints_changed()?;
+                r?;
             }
         }
         let nets = self
