@@ -166,7 +166,8 @@ pub fn decide<P: Packet>(ctx: &P, cfg: &Config) -> Result<Ingress, DropReason> {
         if tun.rts_typ == OPT_TYPE_RTS_DIRECT {
             return stale_bounce(ctx, cfg, &eth, &ip, &tun);
         }
-        if ep.droplet_ip == cfg.droplet_ip {
+        // Never to ourselves, nor to 0.0.0.0 (a row being written into an empty slot).
+        if ep.droplet_ip == cfg.droplet_ip || ep.droplet_ip == 0 {
             return Err(DropReason::NoRoute);
         }
         let hop = Hop {
