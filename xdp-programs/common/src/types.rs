@@ -357,6 +357,18 @@ pub struct Config {
 }
 const _: () = assert!(size_of::<Config>() == 36 && align_of::<Config>() == 4);
 
+/// XDP metadata the bench harness wrappers read (never the real programs): after each run,
+/// the 16 bits at `dst_low_offset` in the frame (the low half of an IPv4 destination, big
+/// endian) step to the next address within `mask`, so a `repeat` loop cycles through
+/// `mask + 1` destinations (flows) instead of one. Written by the bench in host order.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BenchFlows {
+    pub dst_low_offset: u16,
+    pub mask: u16,
+}
+const _: () = assert!(size_of::<BenchFlows>() == 4 && align_of::<BenchFlows>() == 2);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,7 +9,13 @@
 //! Ethernet header: outer Ethernet, IPv4, UDP checksum). Inner MAC rewrites on delivery are
 //! idempotent, so they need no undo. The wrappers' own cost is measured by the bench on a
 //! pass-through frame and printed next to the figures.
+//!
+//! Many flows: given [`BenchFlows`] as XDP metadata, the wrappers then step the frame's
+//! destination to the next address in a range, so one repeat loop cycles through many flows
+//! (and misses the per-CPU caches as real traffic to many destinations would). The programs
+//! never read the inner IPv4 checksum, which this leaves stale.
 
+use alkaid_xdp_common::BenchFlows;
 use aya_ebpf::programs::XdpContext;
 
 use crate::parse;
@@ -68,5 +74,30 @@ pub fn restoring(ctx: &XdpContext, run: fn(&XdpContext) -> u32) -> u32 {
     if saved {
         restore(ctx, &w);
     }
+    next_flow(ctx);
     action
+}
+
+/// Steps the destination as [`BenchFlows`] in the metadata says; nothing without metadata.
+#[inline(always)]
+fn next_flow(ctx: &XdpContext) {
+    let (meta, data, end) = (ctx.metadata(), ctx.data(), ctx.data_end());
+    if meta + size_of::<BenchFlows>() > data {
+        return;
+    }
+    // SAFETY: [meta, meta + 4) is inside the metadata area (checked just above); BenchFlows
+    // is plain u16s, read unaligned.
+    let flows = unsafe { (meta as *const BenchFlows).read_unaligned() };
+    let off = usize::from(flows.dst_low_offset) & 0x1ff;
+    if data + off + 2 > end {
+        return;
+    }
+    let p = (data + off) as *mut [u8; 2];
+    // SAFETY: [data + off, data + off + 2) is inside the packet (checked just above); packet
+    // memory is writable in XDP.
+    unsafe {
+        let low = u16::from_be_bytes(p.read());
+        let next = (low & !flows.mask) | (low.wrapping_add(1) & flows.mask);
+        p.write(next.to_be_bytes());
+    }
 }

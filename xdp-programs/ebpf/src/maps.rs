@@ -4,8 +4,8 @@
 
 use alkaid_xdp_common::{
     agent_slot, dp_cache_slot, local_slot, maps as m, AgentRecord, AgentSlot, Config,
-    DpCacheEntry, EpCacheEntry, DirectPathValue, EndpointKey, EndpointRecord, NetworkKey,
-    LocalSlot, NetworkRecord, PeerValue, VpcValue,
+    DirectPathValue, DpCacheEntry, EndpointKey, EndpointRecord, EpCacheEntry, LocalSlot,
+    NetworkKey, NetworkRecord, PeerValue, VpcValue,
 };
 use aya_ebpf::{
     macros::map,

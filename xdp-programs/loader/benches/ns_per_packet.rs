@@ -23,6 +23,13 @@
 //! Peer: `<path>_without_slots`, measured in the same rounds: the same paths with AGENT_SLOTS
 //! and LOCAL_SLOTS emptied (every endpoint lookup a hash lookup, as before the slots existed).
 //!
+//! Many flows: `<path>_16k_flows` runs the paths whose lookups are keyed by the destination
+//! (direct path, bouncer choice after two misses, directory retarget) with the destination
+//! stepped after every iteration through 16,384 addresses, four times the per-CPU caches'
+//! slots, so nearly every packet misses DP_CACHE and EP_CACHE and pays the hash lookups, as
+//! traffic to many destinations at once would (the single-flow figures are the best case, a
+//! flow in steady state; these the worst).
+//!
 //! Cross-check: `<path>_single` is the older method (median of single runs with a fresh packet
 //! each, minus the timer overhead of a single run), which also includes cold-cache effects of a
 //! syscall between runs.
@@ -39,8 +46,9 @@ use std::net::Ipv4Addr;
 use alkaid_xdp::{
     Maps, Prog, Programs,
     common::{
-        AgentEndpoint, AgentSlot, Config, ENDPOINT_F_LOCAL, EndpointValue, LocalSlot, NetworkValue,
-        Verdict, VpcValue, agent_slot, ip, local_slot, maps as names, network_prefix_len, wire,
+        AgentEndpoint, AgentSlot, BenchFlows, Config, ENDPOINT_F_LOCAL, EndpointKey, EndpointValue,
+        LocalSlot, NetworkValue, Verdict, VpcValue, agent_slot, ip, local_slot, maps as names,
+        network_prefix_len, wire,
     },
 };
 use packet::*;
@@ -65,6 +73,14 @@ const POD_X: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 8);
 const POD_Z: Ipv4Addr = Ipv4Addr::new(10, 0, 1, 77);
 const A_MAC: Mac = [0x0a, 0, 0, 0, 1, 5];
 const B_MAC: Mac = [0x0a, 0, 0, 0, 1, 9];
+
+/// Destinations the many-flows paths cycle through (as a mask over the address's low bits).
+const FLOWS_MASK: u16 = 0x3fff;
+/// /18 bases of the many-flows destinations: with direct paths, unknown (bouncer), and in the
+/// directory this droplet bounces for. None overlaps a single-flow path's addresses.
+const FLOWS_DIRECT: [u8; 2] = [10, 2];
+const FLOWS_UNKNOWN: [u8; 2] = [10, 1];
+const FLOWS_DIRECTORY: [u8; 2] = [10, 3];
 
 const SINGLE_RUNS: usize = 5_000;
 const REPEAT: u32 = 1_000_000;
@@ -146,6 +162,26 @@ fn setup(m: &mut Maps) {
     };
     vpc.dividers[0] = a(B51);
     m.upsert_vpc(VNI, &vpc).unwrap();
+
+    let directory: Vec<_> = flow_addrs(FLOWS_DIRECTORY)
+        .map(|addr| (endpoint_key(VNI, addr), remote))
+        .collect();
+    m.upsert_endpoints(&directory).unwrap();
+    for addr in flow_addrs(FLOWS_DIRECT) {
+        m.set_direct_path(VNI, addr, H3).unwrap();
+    }
+}
+
+/// The many-flows destinations under `base`.
+fn flow_addrs(base: [u8; 2]) -> impl Iterator<Item = Ipv4Addr> {
+    (0..=FLOWS_MASK).map(move |i| {
+        let [hi, lo] = i.to_be_bytes();
+        Ipv4Addr::new(base[0], base[1], hi, lo)
+    })
+}
+
+fn endpoint_key(vni: u32, addr: Ipv4Addr) -> EndpointKey {
+    EndpointKey { vni, ip: a(addr) }
 }
 
 fn pod_udp(src_mac: Mac, src: Ipv4Addr, dst: Ipv4Addr) -> Vec<u8> {
@@ -195,6 +231,14 @@ fn repeated(p: &Programs, prog: Prog, pkt: &[u8], ifindex: Option<u32>) -> f64 {
 /// Same through the restoring bench wrapper.
 fn wrapped(p: &Programs, prog: Prog, pkt: &[u8], ifindex: Option<u32>, n: u32) -> f64 {
     let r = p.test_run_bench(prog, pkt, ifindex, n).expect("test_run");
+    r.duration.as_nanos() as f64
+}
+
+/// Same, the destination stepped through `flows` after every iteration.
+fn wrapped_flows(p: &Programs, path: &FlowPath, n: u32) -> f64 {
+    let r = p
+        .test_run_bench_flows(path.prog, &path.packet, path.ifindex, n, path.flows)
+        .expect("test_run");
     r.duration.as_nanos() as f64
 }
 
@@ -253,6 +297,31 @@ fn main() {
         );
         assert_eq!(d.total_drops(), 0, "{name} dropped:\n{d}");
     }
+    let flow_paths = flow_paths();
+    for path in &flow_paths {
+        // Two full cycles and three more: every destination of the range takes the path, and
+        // the frame comes back with its destination stepped three times.
+        let n = 2 * (u32::from(FLOWS_MASK) + 1) + 3;
+        let before = p.counters().unwrap();
+        let r = p
+            .test_run_bench_flows(path.prog, &path.packet, path.ifindex, n, path.flows)
+            .expect("test_run");
+        let d = p.counters().unwrap().since(&before);
+        assert_eq!(
+            d.verdict(path.verdict),
+            u64::from(n),
+            "{}: not every repetition took the path:\n{d}",
+            path.name
+        );
+        assert_eq!(d.total_drops(), 0, "{} dropped:\n{d}", path.name);
+        let at = usize::from(path.flows.dst_low_offset);
+        assert_eq!(
+            u16::from_be_bytes([r.data[at], r.data[at + 1]]),
+            3,
+            "{}: destinations did not step",
+            path.name
+        );
+    }
     // Pass-through does not modify the packet: exact under repeat, with or without wrapper.
     let pass_pkt = eth(
         D0_MAC,
@@ -271,6 +340,7 @@ fn main() {
     let mut figures: Vec<Vec<f64>> = vec![Vec::new(); paths.len()];
     let mut without_slots: Vec<Vec<f64>> = vec![Vec::new(); paths.len()];
     let mut singles: Vec<Vec<f64>> = vec![Vec::new(); paths.len()];
+    let mut many_flows: Vec<Vec<f64>> = vec![Vec::new(); flow_paths.len()];
     for _ in 0..ROUNDS {
         let pass_repeat = repeated(&p, Prog::Transit, &pass_pkt, None);
         pass.push(pass_repeat);
@@ -283,6 +353,9 @@ fn main() {
         for (i, (_, prog, pkt, ifindex, _)) in paths.iter().enumerate() {
             figures[i].push(wrapped(&p, *prog, pkt, *ifindex, REPEAT));
             singles[i].push((single(&p, *prog, pkt, *ifindex) - overhead).max(0.0));
+        }
+        for (i, path) in flow_paths.iter().enumerate() {
+            many_flows[i].push(wrapped_flows(&p, path, REPEAT));
         }
         // The peer: the same paths with AGENT_SLOTS and LOCAL_SLOTS empty (every endpoint
         // lookup a hash lookup, as before the slots), then the slots put back.
@@ -303,6 +376,13 @@ fn main() {
         println!(
             "BENCH {name}_without_slots {:.1} ns",
             median(without_slots[i].clone())
+        );
+    }
+    for (i, path) in flow_paths.iter().enumerate() {
+        println!(
+            "BENCH {}_16k_flows {:.1} ns",
+            path.name,
+            median(many_flows[i].clone())
         );
     }
     for (i, (name, ..)) in paths.iter().enumerate() {
@@ -413,6 +493,80 @@ fn paths() -> Vec<Path> {
             overlay(D0, &pod_udp(B_MAC, POD_Z, POD_A)),
             None,
             Verdict::Decap,
+        ),
+    ]
+}
+
+/// A path run over many flows (see the module docs).
+struct FlowPath {
+    name: &'static str,
+    prog: Prog,
+    packet: Vec<u8>,
+    ifindex: Option<u32>,
+    verdict: Verdict,
+    flows: BenchFlows,
+}
+
+impl FlowPath {
+    /// `packet`'s destination is the first of the range at `base`; `dst_at` is where its IPv4
+    /// destination sits in the frame.
+    fn new(
+        name: &'static str,
+        prog: Prog,
+        packet: Vec<u8>,
+        dst_at: usize,
+        base: [u8; 2],
+        verdict: Verdict,
+    ) -> Self {
+        assert_eq!(
+            packet[dst_at..dst_at + 4],
+            [base[0], base[1], 0, 0],
+            "{name}: destination not where expected"
+        );
+        Self {
+            name,
+            prog,
+            ifindex: (prog == Prog::Agent).then_some(LO),
+            packet,
+            verdict,
+            flows: BenchFlows {
+                dst_low_offset: (dst_at + 2) as u16,
+                mask: FLOWS_MASK,
+            },
+        }
+    }
+}
+
+fn flow_paths() -> Vec<FlowPath> {
+    let first = |base: [u8; 2]| Ipv4Addr::new(base[0], base[1], 0, 0);
+    // Inner IPv4 destination: in a pod's frame after Ethernet; in an overlay packet after the
+    // outer Ethernet, IPv4, UDP, Geneve with one 4-byte option, and the inner Ethernet.
+    let in_pod_frame = 14 + 16;
+    let in_overlay = 14 + 20 + 8 + 8 + 8 + in_pod_frame;
+    vec![
+        FlowPath::new(
+            "agent_encap",
+            Prog::Agent,
+            pod_udp(A_MAC, POD_A, first(FLOWS_DIRECT)),
+            in_pod_frame,
+            FLOWS_DIRECT,
+            Verdict::EncapDirect,
+        ),
+        FlowPath::new(
+            "agent_encap_bouncer",
+            Prog::Agent,
+            pod_udp(A_MAC, POD_A, first(FLOWS_UNKNOWN)),
+            in_pod_frame,
+            FLOWS_UNKNOWN,
+            Verdict::EncapBouncer,
+        ),
+        FlowPath::new(
+            "bouncer_retarget",
+            Prog::Transit,
+            overlay(D0, &pod_udp(A_MAC, POD_A, first(FLOWS_DIRECTORY))),
+            in_overlay,
+            FLOWS_DIRECTORY,
+            Verdict::BouncerRetarget,
         ),
     ]
 }

@@ -6,7 +6,7 @@ use std::{
     time::Duration,
 };
 
-use alkaid_xdp_common::maps as names;
+use alkaid_xdp_common::{BenchFlows, maps as names};
 use aya::{
     Ebpf, EbpfLoader,
     maps::MapInfo,
@@ -421,17 +421,42 @@ impl Programs {
         ingress_ifindex: Option<u32>,
         repeat: u32,
     ) -> Result<RunResult> {
-        let name = match prog {
-            Prog::Agent => names::PROG_BENCH_AGENT,
-            Prog::Transit => names::PROG_BENCH_TRANSIT,
-            Prog::Pass => names::PROG_PASS,
-        };
-        self.test_run_named(name, packet, ingress_ifindex, repeat)
+        self.test_run_named(bench_wrapper(prog), packet, ingress_ifindex, repeat)
+    }
+
+    /// [`Programs::test_run_bench`] with `flows` as the frame's XDP metadata: the wrapper
+    /// steps the destination after every run, so `repeat` runs cycle through `flows.mask + 1`
+    /// destinations (see `ebpf/src/bench.rs`). The result's data is the frame without it.
+    pub fn test_run_bench_flows(
+        &self,
+        prog: Prog,
+        packet: &[u8],
+        ingress_ifindex: Option<u32>,
+        repeat: u32,
+        flows: BenchFlows,
+    ) -> Result<RunResult> {
+        let mut meta = [0u8; 4];
+        meta[..2].copy_from_slice(&flows.dst_low_offset.to_ne_bytes());
+        meta[2..].copy_from_slice(&flows.mask.to_ne_bytes());
+        self.test_run_meta(bench_wrapper(prog), &meta, packet, ingress_ifindex, repeat)
     }
 
     fn test_run_named(
         &self,
         name: &'static str,
+        packet: &[u8],
+        ingress_ifindex: Option<u32>,
+        repeat: u32,
+    ) -> Result<RunResult> {
+        self.test_run_meta(name, &[], packet, ingress_ifindex, repeat)
+    }
+
+    /// BPF_PROG_TEST_RUN of `name` over `meta` (XDP metadata: a multiple of 4 bytes, at most
+    /// 32) followed by `packet`.
+    fn test_run_meta(
+        &self,
+        name: &'static str,
+        meta: &[u8],
         packet: &[u8],
         ingress_ifindex: Option<u32>,
         repeat: u32,
@@ -442,30 +467,46 @@ impl Programs {
             .ok_or_else(|| Error::Invalid(format!("no program {name}")))?
             .try_into()
             .map_err(|source| Error::Program { name, source })?;
+        let mut input = Vec::with_capacity(meta.len() + packet.len());
+        input.extend_from_slice(meta);
+        input.extend_from_slice(packet);
         // struct xdp_md { data, data_end, data_meta, ingress_ifindex, rx_queue_index,
-        // egress_ifindex } (u32 each): the kernel takes data_end as the packet length.
+        // egress_ifindex } (u32 each): data_end is the input's length, data where the frame
+        // starts in it (the metadata before it).
         let mut ctx = [0u8; 24];
-        let len = u32::try_from(packet.len())
+        let len = u32::try_from(input.len())
             .map_err(|_| Error::Invalid(format!("packet of {} bytes", packet.len())))?;
+        ctx[..4].copy_from_slice(&(meta.len() as u32).to_ne_bytes());
         ctx[4..8].copy_from_slice(&len.to_ne_bytes());
         ctx[12..16].copy_from_slice(&ingress_ifindex.unwrap_or(0).to_ne_bytes());
-        let mut out = vec![0u8; packet.len() + 512];
+        let mut out = vec![0u8; input.len() + 512];
         let opts = TestRunOptions {
-            data_in: Some(packet),
+            data_in: Some(&input),
             data_out: Some(&mut out),
-            ctx_in: ingress_ifindex.map(|_| &ctx[..]),
+            ctx_in: (ingress_ifindex.is_some() || !meta.is_empty()).then_some(&ctx[..]),
             repeat: repeat.max(1),
             ..TestRunOptions::default()
         };
         let r = xdp
             .test_run(opts)
             .map_err(|source| Error::Program { name, source })?;
+        // The output starts at the metadata.
         out.truncate(r.data_size_out as usize);
+        out.drain(..meta.len().min(out.len()));
         Ok(RunResult {
             action: r.return_value,
             data: out,
             duration: r.duration,
         })
+    }
+}
+
+/// The bench harness wrapper of `prog` (`pass` has none: it is its own).
+fn bench_wrapper(prog: Prog) -> &'static str {
+    match prog {
+        Prog::Agent => names::PROG_BENCH_AGENT,
+        Prog::Transit => names::PROG_BENCH_TRANSIT,
+        Prog::Pass => names::PROG_PASS,
     }
 }
 
