@@ -12,6 +12,7 @@ use alkaid_model::table::Ops;
 use alkaid_proto::v1 as pb;
 use alkaid_proto::v1::control_client::ControlClient;
 use alkaid_proto::v1::programming_client::ProgrammingClient;
+use futures::FutureExt;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::{Channel, ClientTlsConfig};
@@ -62,6 +63,8 @@ pub struct Status {
     pub full_syncs: u64,
     /// Deltas applied.
     pub deltas: u64,
+    /// Batches they were applied in (consecutive deltas already received go in one).
+    pub delta_batches: u64,
     /// Streams reopened to ask for a full sync after a gap.
     pub resyncs: u64,
     /// Sessions started (successful registrations).
@@ -216,15 +219,30 @@ impl<D: Dataplane> Client<D> {
         info!(version, epoch, "programming stream open");
         self.status
             .send_modify(|s| s.connected = Some(target.to_string()));
+        // A message read while batching deltas that was not one to add to the batch.
+        let mut lookahead = None;
         loop {
-            let msg = match inbound.message().await {
+            let next = match lookahead.take() {
+                Some(m) => m,
+                None => inbound.message().await,
+            };
+            let msg = match next {
                 Ok(Some(m)) => m,
                 Ok(None) => return End::Closed,
                 Err(s) => return from_status(target, "Program", s),
             };
             let acked = match msg.msg {
                 Some(pb::program_message::Msg::FullSync(fs)) => self.on_full_sync(fs).await,
-                Some(pb::program_message::Msg::Delta(d)) => self.on_delta(d).await,
+                Some(pb::program_message::Msg::Delta(d)) => {
+                    let batch = if self.tracker.check_delta(d.base_version, d.version)
+                        == DeltaCheck::Apply
+                    {
+                        more_deltas(d, || inbound.message().now_or_never(), &mut lookahead)
+                    } else {
+                        vec![d]
+                    };
+                    self.on_deltas(batch).await
+                }
                 None => continue,
             };
             let ack = match acked {
@@ -289,13 +307,18 @@ impl<D: Dataplane> Client<D> {
         }))
     }
 
-    async fn on_delta(&mut self, d: pb::Delta) -> Result<Option<pb::Ack>, End> {
-        match self.tracker.check_delta(d.base_version, d.version) {
+    /// Applies `batch` (consecutive deltas, each based on the one before) as one batch and
+    /// acknowledges the last version: acks are cumulative.
+    async fn on_deltas(&mut self, batch: Vec<pb::Delta>) -> Result<Option<pb::Ack>, End> {
+        let Some(first) = batch.first() else {
+            return Ok(None);
+        };
+        match self.tracker.check_delta(first.base_version, first.version) {
             DeltaCheck::Apply => {}
             DeltaCheck::Stale => {
                 debug!(
-                    base = d.base_version,
-                    version = d.version,
+                    base = first.base_version,
+                    version = first.version,
                     "stale delta ignored"
                 );
                 return Ok(None);
@@ -304,7 +327,7 @@ impl<D: Dataplane> Client<D> {
                 warn!(
                     ours,
                     base,
-                    version = d.version,
+                    version = first.version,
                     "delta gap, asking for a full sync"
                 );
                 self.tracker.require_full();
@@ -312,35 +335,87 @@ impl<D: Dataplane> Client<D> {
             }
         }
         let mut errors = Vec::new();
-        let mut ops = Ops::default();
-        for r in &d.upserts {
-            match Row::try_from(r) {
-                Ok(Row(k, v)) => ops.upserts.push((k, v)),
-                Err(e) => errors.push(e.to_string()),
-            }
-        }
-        for k in &d.deletes {
-            match Key::try_from(k) {
-                Ok(Key(k)) => ops.deletes.push(k),
-                Err(e) => errors.push(e.to_string()),
-            }
-        }
+        let version = batch.last().map_or(first.version, |d| d.version);
+        let count = batch.len() as u64;
+        let deltas: Vec<Ops> = batch.iter().map(|d| delta_ops(d, &mut errors)).collect();
+        let ops = if deltas.len() == 1 {
+            deltas.into_iter().next().unwrap_or_default()
+        } else {
+            sync::merge(deltas)
+        };
         let plan: Vec<MapOp> = sync::plan(ops);
         let dp = Arc::clone(&self.dataplane);
         let report = blocking(move || dp.apply(&plan))
             .await
             .map_err(End::Failed)?;
-        self.tracker.applied_delta(d.version);
+        self.tracker.applied_delta(version);
         self.status.send_modify(|s| {
-            s.version = d.version;
-            s.deltas += 1;
+            s.version = version;
+            s.deltas += count;
+            s.delta_batches += 1;
         });
         errors.extend(report.errors);
-        Ok(Some(pb::Ack {
-            version: d.version,
-            errors,
-        }))
+        Ok(Some(pb::Ack { version, errors }))
     }
+}
+
+/// Most deltas, and rows in them, applied as one batch: bounds how long the first waits.
+const BATCH_DELTAS: usize = 1_024;
+const BATCH_ROWS: usize = 65_536;
+
+/// A read from the programming stream.
+type Next = std::result::Result<Option<pb::ProgramMessage>, tonic::Status>;
+
+/// `first`, then every delta already received that follows on from the one before, up to
+/// [`BATCH_DELTAS`] and [`BATCH_ROWS`]. `ready` returns a message only if one is there without
+/// waiting (`message().now_or_never()`: `message` is cancel safe, an unfinished read stays
+/// buffered). Anything else read is left in `lookahead` for the caller.
+fn more_deltas(
+    first: pb::Delta,
+    mut ready: impl FnMut() -> Option<Next>,
+    lookahead: &mut Option<Next>,
+) -> Vec<pb::Delta> {
+    let mut rows = first.upserts.len() + first.deletes.len();
+    let mut batch = vec![first];
+    while batch.len() < BATCH_DELTAS && rows < BATCH_ROWS {
+        let Some(next) = ready() else {
+            break;
+        };
+        match next {
+            Ok(Some(pb::ProgramMessage {
+                msg: Some(pb::program_message::Msg::Delta(d)),
+            })) if batch
+                .last()
+                .is_some_and(|last| d.base_version == last.version) =>
+            {
+                rows += d.upserts.len() + d.deletes.len();
+                batch.push(d);
+            }
+            other => {
+                *lookahead = Some(other);
+                break;
+            }
+        }
+    }
+    batch
+}
+
+/// A delta's rows, those that do not parse reported into `errors`.
+fn delta_ops(d: &pb::Delta, errors: &mut Vec<String>) -> Ops {
+    let mut ops = Ops::default();
+    for r in &d.upserts {
+        match Row::try_from(r) {
+            Ok(Row(k, v)) => ops.upserts.push((k, v)),
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    for k in &d.deletes {
+        match Key::try_from(k) {
+            Ok(Key(k)) => ops.deletes.push(k),
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    ops
 }
 
 async fn blocking(f: impl FnOnce() -> Result<ApplyReport> + Send + 'static) -> Result<ApplyReport> {
@@ -450,5 +525,83 @@ struct AbortOnDrop(tokio::task::JoinHandle<()>);
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+
+    use super::*;
+
+    fn delta(base: u64, rows: usize) -> pb::Delta {
+        pb::Delta {
+            base_version: base,
+            version: base + 1,
+            upserts: vec![pb::Row::default(); rows],
+            deletes: Vec::new(),
+        }
+    }
+
+    fn msg(d: pb::Delta) -> Next {
+        Ok(Some(pb::ProgramMessage {
+            msg: Some(pb::program_message::Msg::Delta(d)),
+        }))
+    }
+
+    /// Runs [`more_deltas`] over `queued` (what is already received); returns the batch's
+    /// versions, the lookahead and how many messages are left unread.
+    fn batch(first: pb::Delta, queued: Vec<Next>) -> (Vec<u64>, Option<Next>, usize) {
+        let mut queued = VecDeque::from(queued);
+        let mut lookahead = None;
+        let b = more_deltas(first, || queued.pop_front(), &mut lookahead);
+        (
+            b.iter().map(|d| d.version).collect(),
+            lookahead,
+            queued.len(),
+        )
+    }
+
+    #[test]
+    fn batches_the_deltas_already_received_that_chain() {
+        let (versions, lookahead, left) =
+            batch(delta(5, 1), vec![msg(delta(6, 1)), msg(delta(7, 1))]);
+        assert_eq!(versions, vec![6, 7, 8]);
+        assert!(lookahead.is_none());
+        assert_eq!(left, 0);
+    }
+
+    #[test]
+    fn stops_at_anything_else_and_keeps_it() {
+        // A replay (base 5 again) is not part of the chain.
+        let (versions, lookahead, left) =
+            batch(delta(5, 1), vec![msg(delta(5, 1)), msg(delta(6, 1))]);
+        assert_eq!(versions, vec![6]);
+        assert!(matches!(lookahead, Some(Ok(Some(_)))));
+        assert_eq!(left, 1);
+        // A full sync, the end of the stream, an error: kept for the caller, in order.
+        let full = Ok(Some(pb::ProgramMessage {
+            msg: Some(pb::program_message::Msg::FullSync(pb::FullSync::default())),
+        }));
+        for next in [full, Ok(None), Err(tonic::Status::internal("x"))] {
+            let kind = format!("{next:?}");
+            let (versions, lookahead, _) = batch(delta(5, 1), vec![msg(delta(6, 1)), next]);
+            assert_eq!(versions, vec![6, 7], "{kind}");
+            assert_eq!(format!("{:?}", lookahead.unwrap()), kind);
+        }
+    }
+
+    #[test]
+    fn batches_are_bounded() {
+        let queued = (6..6 + 2 * BATCH_DELTAS as u64)
+            .map(|b| msg(delta(b, 1)))
+            .collect();
+        let (versions, _, left) = batch(delta(5, 1), queued);
+        assert_eq!(versions.len(), BATCH_DELTAS);
+        assert_eq!(left, BATCH_DELTAS + 1);
+        let queued = (6..10).map(|b| msg(delta(b, BATCH_ROWS / 2))).collect();
+        let (versions, _, left) = batch(delta(5, BATCH_ROWS / 2), queued);
+        assert_eq!(versions.len(), 2, "stops once the rows reach the bound");
+        assert_eq!(left, 3);
     }
 }

@@ -53,6 +53,12 @@ pub fn render(status: &Status, counters: &Counters, endpoints: usize) -> String 
         status.deltas,
     );
     metric(
+        "alkaid_agent_delta_batches_total",
+        "counter",
+        "Batches the deltas were applied in (deltas already received are applied together).",
+        status.delta_batches,
+    );
+    metric(
         "alkaid_agent_resyncs_total",
         "counter",
         "Streams reopened after a gap.",

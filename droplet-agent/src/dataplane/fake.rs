@@ -1,7 +1,7 @@
 //! An in-memory [`Dataplane`]: the maps as ordered maps, with injectable failures.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex};
 
 use alkaid_model::{RowKey, Table};
 
@@ -19,10 +19,24 @@ struct State {
     counters: Counters,
 }
 
+/// Holds back [`FakeDataplane`]'s applies while it lives.
+#[derive(Debug)]
+pub struct ApplyHold<'a>(&'a FakeDataplane);
+
+impl Drop for ApplyHold<'_> {
+    fn drop(&mut self) {
+        *self.0.held.lock().unwrap_or_else(|p| p.into_inner()) = false;
+        self.0.released.notify_all();
+    }
+}
+
 /// The fake data plane.
 #[derive(Debug, Default)]
 pub struct FakeDataplane {
     state: Mutex<State>,
+    /// True while an [`ApplyHold`] lives; every `apply` waits for it to be false.
+    held: Mutex<bool>,
+    released: Condvar,
 }
 
 impl FakeDataplane {
@@ -54,6 +68,22 @@ impl FakeDataplane {
         self.with(|st| st.rows = rows);
     }
 
+    /// Makes every `apply` wait until the returned hold is dropped (to let messages queue up
+    /// behind one being applied).
+    pub fn hold_applies(&self) -> ApplyHold<'_> {
+        *self.held.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        ApplyHold(self)
+    }
+
+    fn wait_while_held(&self) {
+        let held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        drop(
+            self.released
+                .wait_while(held, |held| *held)
+                .unwrap_or_else(|p| p.into_inner()),
+        );
+    }
+
     /// How many `apply` calls were made.
     pub fn apply_calls(&self) -> u64 {
         self.with(|st| st.applies)
@@ -67,6 +97,7 @@ impl FakeDataplane {
 
 impl Dataplane for FakeDataplane {
     fn apply(&self, ops: &[MapOp]) -> Result<ApplyReport> {
+        self.wait_while_held();
         Ok(self.with(|st| {
             st.applies += 1;
             let mut report = ApplyReport::default();

@@ -19,7 +19,7 @@ pub mod fake;
 
 #[cfg(feature = "xdp")]
 pub use self::aya::{AyaConfig, AyaDataplane};
-pub use fake::FakeDataplane;
+pub use fake::{ApplyHold, FakeDataplane};
 
 /// Where the endpoint data path runs (ARCHITECTURE.md "Hook choice").
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

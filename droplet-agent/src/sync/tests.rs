@@ -141,3 +141,76 @@ fn chunks_accumulate_until_last() {
     t.reset_stream();
     assert_eq!(t.full_chunk(6, 1, [], true).unwrap().desired, table(&[]));
 }
+
+fn ops(upserts: &[(RowKey, RowValue)], deletes: &[(RowKey, RowValue)]) -> Ops {
+    Ops {
+        upserts: upserts.to_vec(),
+        deletes: deletes.iter().map(|r| r.0.clone()).collect(),
+    }
+}
+
+#[test]
+fn merge_keeps_the_last_operation_per_key() {
+    let merged = merge([
+        ops(&[vpc(1, &[1]), vpc(2, &[1]), vpc(3, &[1])], &[peer(9)]),
+        ops(&[vpc(1, &[2]), peer(9)], &[vpc(2, &[1])]),
+        ops(&[vpc(2, &[3])], &[vpc(3, &[1])]),
+    ]);
+    let mut upserts = merged.upserts.clone();
+    upserts.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut want = vec![vpc(1, &[2]), vpc(2, &[3]), peer(9)];
+    want.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(upserts, want);
+    assert_eq!(merged.deletes, vec![vpc(3, &[1]).0]);
+}
+
+#[test]
+fn merge_of_one_delta_is_that_delta() {
+    let d = ops(&[vpc(1, &[1]), peer(2)], &[vpc(4, &[1])]);
+    assert_eq!(merge([d.clone()]), d);
+    assert_eq!(merge(Vec::<Ops>::new()), Ops::default());
+}
+
+/// Applies `ops` the way the data plane does (deletes of absent rows are fine).
+fn apply(held: &mut std::collections::BTreeMap<RowKey, RowValue>, ops: &Ops) {
+    for k in &ops.deletes {
+        held.remove(k);
+    }
+    for (k, v) in &ops.upserts {
+        held.insert(k.clone(), v.clone());
+    }
+}
+
+proptest::proptest! {
+    /// Applying the merge of a run of deltas leaves the maps exactly as applying them one
+    /// after another does. Deltas are shaped as the operator sends them: each key at most
+    /// once per delta.
+    #[test]
+    fn merged_deltas_apply_like_the_sequence(
+        deltas in proptest::collection::vec(
+            proptest::collection::btree_map(0u64..6, proptest::option::of(0u8..4), 0..6),
+            0..8,
+        ),
+    ) {
+        let deltas: Vec<Ops> = deltas
+            .into_iter()
+            .map(|d| {
+                let mut o = Ops::default();
+                for (k, v) in d {
+                    match v {
+                        Some(v) => o.upserts.push(vpc(k + 1, &[v])),
+                        None => o.deletes.push(vpc(k + 1, &[0]).0),
+                    }
+                }
+                o
+            })
+            .collect();
+        let mut one_by_one = std::collections::BTreeMap::new();
+        for d in &deltas {
+            apply(&mut one_by_one, d);
+        }
+        let mut merged = std::collections::BTreeMap::new();
+        apply(&mut merged, &merge(deltas));
+        proptest::prop_assert_eq!(merged, one_by_one);
+    }
+}

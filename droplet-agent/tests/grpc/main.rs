@@ -2,6 +2,7 @@
 //! with the fake data plane: full sync, deltas, a gap forcing a resync, a server restart,
 //! a leader redirect. Every wait is on a condition with a deadline.
 
+use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -414,6 +415,60 @@ async fn full_sync_in_chunks_then_deltas() {
         .await
         .expect("heartbeats")
         .unwrap();
+}
+
+/// Deltas that arrive while one is being applied go into the maps as one batch: the result
+/// is the table the deltas make one after another, and the acks are cumulative and in order.
+#[tokio::test]
+async fn deltas_received_during_an_apply_are_batched_in_order() {
+    let mut server = Server::start("127.0.0.1:0".parse().unwrap(), None).await;
+    let dp = Arc::new(FakeDataplane::new());
+    let mut agent = start_agent(vec![server.url()], Arc::clone(&dp));
+    let mut s = server.session().await;
+    s.send(full(5, 1, &[vpc(1, 1), peer(1)], true)).await;
+    assert_eq!(s.ack().await.version, 5);
+
+    let mut want: BTreeMap<RowKey, RowValue> = [vpc(1, 1), peer(1)].into_iter().collect();
+    let held = dp.hold_applies();
+    // The same few keys upserted, overwritten and deleted across the deltas.
+    for v in 5..25u64 {
+        let k = 1 + v % 4;
+        let up = [vpc(k, v as u8)];
+        let del = if v % 3 == 0 {
+            vec![vpc(1 + (v + 1) % 4, 0)]
+        } else {
+            vec![]
+        };
+        for (k, _) in &del {
+            want.remove(k);
+        }
+        want.extend(up.iter().cloned());
+        s.send(delta(v, v + 1, &up, &del)).await;
+    }
+    drop(held);
+    let mut last = 5;
+    while last < 25 {
+        let ack = s.ack().await;
+        assert!(
+            ack.version > last,
+            "acks in order: {} after {last}",
+            ack.version
+        );
+        assert!(ack.errors.is_empty(), "{:?}", ack.errors);
+        last = ack.version;
+    }
+    assert_eq!(last, 25);
+    assert_eq!(
+        agent.dp.rows().unwrap(),
+        want.into_iter().collect::<Table>()
+    );
+    let st = agent.wait("version 25", |s| s.version == 25).await;
+    assert_eq!(st.deltas, 20);
+    assert!(
+        (1..=20).contains(&st.delta_batches),
+        "{} batches",
+        st.delta_batches
+    );
 }
 
 #[tokio::test]
