@@ -341,7 +341,7 @@ impl<D: Dataplane> Client<D> {
         let ops = if deltas.len() == 1 {
             deltas.into_iter().next().unwrap_or_default()
         } else {
-            sync::merge(deltas)
+            sync::merge(&deltas)
         };
         let plan: Vec<MapOp> = sync::plan(ops);
         let dp = Arc::clone(&self.dataplane);

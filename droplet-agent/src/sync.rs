@@ -4,8 +4,6 @@
 //! No I/O: [`crate::grpc`] feeds messages in and carries the resulting operations to a
 //! [`crate::dataplane::Dataplane`].
 
-use std::collections::HashMap;
-
 use alkaid_model::table::Ops;
 use alkaid_model::{RowKey, RowValue, Table};
 
@@ -34,28 +32,15 @@ pub fn plan(ops: Ops) -> Vec<MapOp> {
 }
 
 /// Merges consecutive deltas, oldest first, into one: for each key the last operation wins
-/// (within a delta, its upserts after its deletes), the operator's own coalescing rule. The
-/// result is what applying them one after another leaves in the maps, in one batch.
-pub fn merge(deltas: impl IntoIterator<Item = Ops>) -> Ops {
-    let mut last: HashMap<RowKey, Option<RowValue>> = HashMap::new();
-    let mut order = Vec::new();
-    for d in deltas {
-        let ops = d.deletes.into_iter().map(|k| (k, None));
-        for (k, v) in ops.chain(d.upserts.into_iter().map(|(k, v)| (k, Some(v)))) {
-            if !last.contains_key(&k) {
-                order.push(k.clone());
-            }
-            last.insert(k, v);
-        }
-    }
-    let mut merged = Ops::default();
-    for k in order {
-        match last.remove(&k).flatten() {
-            Some(v) => merged.upserts.push((k, v)),
-            None => merged.deletes.push(k),
-        }
-    }
-    merged
+/// (within a delta, its upserts after its deletes), the operator's own coalescing rule
+/// ([`Ops::coalesce`]). The result is what applying them one after another leaves in the
+/// maps, in one batch.
+pub fn merge(deltas: &[Ops]) -> Ops {
+    Ops::coalesce(
+        deltas
+            .iter()
+            .map(|d| (d.upserts.as_slice(), d.deletes.as_slice())),
+    )
 }
 
 /// The operations for a full sync: `actual` (what the maps hold) to `desired`.

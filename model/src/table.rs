@@ -151,6 +151,31 @@ impl Ops {
     pub fn is_empty(&self) -> bool {
         self.upserts.is_empty() && self.deletes.is_empty()
     }
+
+    /// Merges consecutive changes, oldest first, each given as its (upserts, deletes), into
+    /// one: for each key the last operation wins (within one change, its upserts after its
+    /// deletes). What applying them one after another leaves, in key order.
+    pub fn coalesce<'a>(
+        changes: impl IntoIterator<Item = (&'a [(RowKey, RowValue)], &'a [RowKey])>,
+    ) -> Ops {
+        let mut merged: BTreeMap<&RowKey, Option<&RowValue>> = BTreeMap::new();
+        for (upserts, deletes) in changes {
+            for k in deletes {
+                merged.insert(k, None);
+            }
+            for (k, v) in upserts {
+                merged.insert(k, Some(v));
+            }
+        }
+        let mut ops = Ops::default();
+        for (k, v) in merged {
+            match v {
+                Some(v) => ops.upserts.push((k.clone(), v.clone())),
+                None => ops.deletes.push(k.clone()),
+            }
+        }
+        ops
+    }
 }
 
 /// A versioned change to one droplet's table. Versions of a droplet increase by one per

@@ -5,9 +5,10 @@
 //! applier wait, and it costs no memory beyond the droplet's capped backlog. Past the cap the
 //! oldest deltas are dropped; an agent that still needed them gets a full sync instead.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
+use alkaid_model::table::Ops;
 use alkaid_model::{Delta, DropletName, RowKey, RowValue};
 use tokio::sync::watch;
 
@@ -141,29 +142,16 @@ impl Feed {
     }
 }
 
-/// Merges consecutive deltas into one: for each key, the last operation wins.
-/// Returns the final version, the upserts and the deletes, in key order.
+/// Merges consecutive deltas into one: for each key, the last operation wins
+/// ([`Ops::coalesce`]). Returns the final version, the upserts and the deletes, in key order.
 pub fn coalesce(deltas: &[Arc<Delta>]) -> (u64, Vec<(RowKey, RowValue)>, Vec<RowKey>) {
-    let mut merged: BTreeMap<&RowKey, Option<&RowValue>> = BTreeMap::new();
-    let mut version = 0;
-    for d in deltas {
-        version = d.version;
-        for k in &d.deletes {
-            merged.insert(k, None);
-        }
-        for (k, v) in &d.upserts {
-            merged.insert(k, Some(v));
-        }
-    }
-    let mut upserts = Vec::new();
-    let mut deletes = Vec::new();
-    for (k, v) in merged {
-        match v {
-            Some(v) => upserts.push((k.clone(), v.clone())),
-            None => deletes.push(k.clone()),
-        }
-    }
-    (version, upserts, deletes)
+    let version = deltas.last().map_or(0, |d| d.version);
+    let ops = Ops::coalesce(
+        deltas
+            .iter()
+            .map(|d| (d.upserts.as_slice(), d.deletes.as_slice())),
+    );
+    (version, ops.upserts, ops.deletes)
 }
 
 #[cfg(test)]

@@ -151,7 +151,7 @@ fn ops(upserts: &[(RowKey, RowValue)], deletes: &[(RowKey, RowValue)]) -> Ops {
 
 #[test]
 fn merge_keeps_the_last_operation_per_key() {
-    let merged = merge([
+    let merged = merge(&[
         ops(&[vpc(1, &[1]), vpc(2, &[1]), vpc(3, &[1])], &[peer(9)]),
         ops(&[vpc(1, &[2]), peer(9)], &[vpc(2, &[1])]),
         ops(&[vpc(2, &[3])], &[vpc(3, &[1])]),
@@ -167,8 +167,8 @@ fn merge_keeps_the_last_operation_per_key() {
 #[test]
 fn merge_of_one_delta_is_that_delta() {
     let d = ops(&[vpc(1, &[1]), peer(2)], &[vpc(4, &[1])]);
-    assert_eq!(merge([d.clone()]), d);
-    assert_eq!(merge(Vec::<Ops>::new()), Ops::default());
+    assert_eq!(merge(std::slice::from_ref(&d)), d);
+    assert_eq!(merge(&[]), Ops::default());
 }
 
 /// Applies `ops` the way the data plane does (deletes of absent rows are fine).
@@ -210,7 +210,7 @@ proptest::proptest! {
             apply(&mut one_by_one, d);
         }
         let mut merged = std::collections::BTreeMap::new();
-        apply(&mut merged, &merge(deltas));
+        apply(&mut merged, &merge(&deltas));
         proptest::prop_assert_eq!(merged, one_by_one);
     }
 }
