@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
-use super::{Lab, State, net, sys};
+use super::{Lab, State, net, ports, sys};
 use crate::error::{Error, Result};
 
 /// What was removed.
@@ -132,6 +132,9 @@ pub async fn down(lab: &Lab) -> Result<Removed> {
         .unwrap_or_else(|| lab.pin_root());
     if sys::remove_pins(&pins) {
         out.pins = Some(pins.display().to_string());
+    }
+    if let Err(e) = ports::release(&ports::registry(), &lab.name) {
+        failures.push(e.to_string());
     }
     if lab.dir.exists() {
         std::fs::remove_dir_all(&lab.dir).map_err(|e| Error::io("removing", &lab.dir, e))?;

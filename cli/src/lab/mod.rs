@@ -6,6 +6,7 @@
 //! | [`sys`] | named netns create/enter/delete, exec, process liveness and signals (nix) |
 //! | [`net`] | bridge, veths and addresses through rtnetlink |
 //! | [`certs`] | the lab CA and certificates (rcgen) |
+//! | [`ports`] | operator ports: outside the ephemeral range, reserved host-wide per lab |
 //! | [`up`] | `lab up`: bridge -> droplet netns + veths -> operators -> agents -> ready |
 //! | [`down`] | `lab down`: from the state file and by scanning for lab-named objects |
 //! | [`status`] | `lab status` and the summary `lab up` prints |
@@ -24,6 +25,7 @@ pub mod echo;
 pub mod fault;
 pub mod net;
 pub mod pod;
+pub mod ports;
 pub mod state;
 pub mod status;
 pub mod sys;

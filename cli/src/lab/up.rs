@@ -6,7 +6,7 @@
 //! `lab down`.
 
 use std::fs::OpenOptions;
-use std::net::{Ipv4Addr, TcpListener};
+use std::net::Ipv4Addr;
 use std::os::unix::process::CommandExt as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -16,7 +16,7 @@ use alkaid_proto::v1 as pb;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::state::{DropletState, OperatorState, State};
-use super::{Lab, certs, net, sys};
+use super::{Lab, certs, net, ports, sys};
 use crate::client::Target;
 use crate::config::Dataplane;
 use crate::error::{Error, Result};
@@ -36,14 +36,6 @@ pub struct UpOptions {
     pub underlay: Option<ipnet::Ipv4Net>,
     /// Readiness deadline.
     pub timeout: Duration,
-}
-
-fn free_port(ip: Ipv4Addr) -> Result<u16> {
-    let l = TcpListener::bind((ip, 0))
-        .map_err(|e| Error::io("finding a free port on", ip.to_string(), e))?;
-    l.local_addr()
-        .map(|a| a.port())
-        .map_err(|e| Error::io("finding a free port on", ip.to_string(), e))
 }
 
 /// Starts `argv` (optionally inside `netns`, by re-executing ourselves as `lab netns-exec`)
@@ -135,12 +127,9 @@ fn plan(lab: &Lab, o: &UpOptions) -> Result<State> {
         None
     };
     let mut ops = Vec::new();
-    let raft: Vec<u16> = (0..o.operators)
-        .map(|_| free_port(Ipv4Addr::LOCALHOST))
-        .collect::<Result<_>>()?;
-    let ctl: Vec<u16> = (0..o.operators)
-        .map(|_| free_port(Ipv4Addr::LOCALHOST))
-        .collect::<Result<_>>()?;
+    let n = o.operators as usize;
+    let mut raft = ports::reserve(&ports::registry(), &lab.name, 2 * n)?;
+    let ctl = raft.split_off(n);
     let peers = |ports: &[u16], ip: Ipv4Addr| {
         ports
             .iter()

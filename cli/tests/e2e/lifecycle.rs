@@ -196,10 +196,29 @@ fn stop_a_bouncers_droplet_and_recover() {
     lab.ok(&["lab", "droplet", "start", &b]);
 }
 
-/// Stop the operator leader: pods created afterwards work.
+/// Stop the operator leader: pods created afterwards work, and the stopped operator, started
+/// again, gets its ports back (they lie outside the kernel's ephemeral range, so no outgoing
+/// connection took one meanwhile) and runs.
 #[test]
 fn stop_the_operator_leader_new_pods_work() {
     let lab = lab_or_skip!("leader", 2);
+    let (lo, hi) = ephemeral_range();
+    for o in lab.json(&["lab", "status"])["operators"]
+        .as_array()
+        .expect("operators")
+    {
+        for addr in [&o["raft"], &o["control"]] {
+            let port: u16 = addr
+                .as_str()
+                .and_then(|a| a.rsplit(':').next()?.parse().ok())
+                .expect("ip:port");
+            assert!(
+                !(lo..=hi).contains(&port),
+                "operator {} listens on {addr}, inside the ephemeral range {lo}-{hi}",
+                o["id"]
+            );
+        }
+    }
     lab.apply_ok(&vpc_yaml(
         "blue",
         "10.9.0.0/16",
@@ -226,6 +245,33 @@ fn stop_the_operator_leader_new_pods_work() {
     let q = lab.pod("q", other, "blue", "a");
     lab.assert_pair(("p", &ip(&p)), ("q", &ip(&q)));
     lab.ok(&["lab", "operator", "start", &leader.to_string()]);
+    wait_for(
+        "the restarted operator listening on its ports",
+        Duration::from_secs(20),
+        || {
+            let s = lab.json(&["lab", "status"]);
+            let o = s["operators"]
+                .as_array()?
+                .iter()
+                .find(|o| o["id"] == leader)?
+                .clone();
+            let listening = |addr: &serde_json::Value| {
+                let port = addr.as_str()?.rsplit(':').next()?.parse::<u16>().ok()?;
+                std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+            };
+            (o["running"] == true && listening(&o["raft"]).is_some())
+                .then(|| listening(&o["control"]))
+                .flatten()
+        },
+    );
+}
+
+/// The kernel's ephemeral port range.
+fn ephemeral_range() -> (u16, u16) {
+    let text = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .expect("ip_local_port_range");
+    let mut it = text.split_whitespace().map(|p| p.parse().expect("a port"));
+    (it.next().expect("low"), it.next().expect("high"))
 }
 
 /// Restart an agent while traffic flows through its droplet: a ping flood spanning the whole

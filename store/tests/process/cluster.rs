@@ -17,12 +17,27 @@ pub fn now_us() -> u64 {
     START.get_or_init(Instant::now).elapsed().as_micros() as u64
 }
 
+/// A port no other replica of this run was given, free now, and outside the kernel's
+/// ephemeral range: a port from `bind(0)` could be handed to some outgoing connection as its
+/// source port before the replica binds it, or while a stopped replica is down.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::Mutex;
+    static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    let lo = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let mut given = GIVEN.lock().unwrap();
+    // Ports 10000 up to the range; the search starts where the process id says, so
+    // concurrent runs rarely probe the same ports.
+    let span = u32::from(lo.saturating_sub(10000).max(1));
+    let start = std::process::id() % span;
+    let port = (0..span)
+        .map(|k| (10000 + (start + k) % span) as u16)
+        .find(|p| !given.contains(p) && std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok())
+        .expect("a free port below the ephemeral range");
+    given.push(port);
+    port
 }
 
 /// A client of one replica.
