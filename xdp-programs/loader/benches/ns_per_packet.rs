@@ -34,6 +34,12 @@
 //! each, minus the timer overhead of a single run), which also includes cold-cache effects of a
 //! syscall between runs.
 
+#[path = "../tests/netns/lab.rs"]
+#[allow(
+    dead_code,
+    reason = "shared with the netns tests; only root and pinning are used here"
+)]
+mod lab;
 #[path = "../tests/fixtures/packet.rs"]
 #[allow(
     dead_code,
@@ -242,34 +248,17 @@ fn wrapped_flows(p: &Programs, path: &FlowPath, n: u32) -> f64 {
     r.duration.as_nanos() as f64
 }
 
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(2))
-        == Some("0")
-}
-
 /// Runs the rest of the bench on the last CPU: BPF_PROG_TEST_RUN runs on the calling CPU,
 /// and on these 2-vCPU machines CPU 0 also takes the interrupts and housekeeping (measured:
 /// 10-30% slower, and noisier). Returns the CPU, or `None` if pinning failed (then the
 /// figures are noisier, nothing else).
 fn pin_to_last_cpu() -> Option<usize> {
-    let cpus = std::thread::available_parallelism().ok()?.get();
-    let cpu = cpus - 1;
-    // SAFETY: a zeroed cpu_set_t is valid; CPU_SET writes within it (cpu < CPU_SETSIZE for
-    // any machine this runs on), and sched_setaffinity only reads it.
-    let rc = unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
-    };
-    (rc == 0).then_some(cpu)
+    let cpu = std::thread::available_parallelism().ok()?.get() - 1;
+    lab::pin_thread(cpu).then_some(cpu)
 }
 
 fn main() {
-    if !is_root() {
+    if !lab::is_root() {
         eprintln!("SKIP: ns_per_packet needs root (CAP_BPF, CAP_NET_ADMIN)");
         return;
     }

@@ -15,7 +15,7 @@
 //! direct path first, so measured traffic goes D1 -> D2. Per setup and round: TCP single-stream
 //! throughput (iperf3, 3 s), 64-byte UDP packets/s received (iperf3 -u -l 64 -b 0, 3 s), and
 //! TCP request/response latency (1-byte ping-pong over one connection with TCP_NODELAY, in
-//! this process, 2000 round trips or 3 s). Figures are medians of `ROUNDS` rounds, rounds
+//! this process, 2000 round trips or 3 s; client and server threads pinned to iperf3's CPUs). Figures are medians of `ROUNDS` rounds, rounds
 //! interleaved across setups so background load hits them alike. Prints `BENCH` lines and
 //! ratios against `vxlan`.
 
@@ -43,8 +43,9 @@ use overlay::Variant;
 const ROUNDS: usize = 5;
 /// iperf3 client and server pinned to different CPUs, the same for every setup (a sender
 /// wandering between CPUs was the largest source of run-to-run spread).
-const CLIENT_CPU: &str = "1";
-const SERVER_CPU: &str = "0";
+/// The request/response threads are pinned the same way.
+const CLIENT_CPU: usize = 1;
+const SERVER_CPU: usize = 0;
 const SECONDS: &str = "3";
 const VNI: u32 = 100;
 const SUBNET: (Ipv4Addr, u8) = (Ipv4Addr::new(10, 0, 1, 0), 24);
@@ -136,7 +137,15 @@ impl Server {
     fn start(ns: &str, port: u16) -> Self {
         let child = Command::new("ip")
             .args([
-                "netns", "exec", ns, "iperf3", "-s", "-1", "-A", SERVER_CPU, "-p",
+                "netns",
+                "exec",
+                ns,
+                "iperf3",
+                "-s",
+                "-1",
+                "-A",
+                &SERVER_CPU.to_string(),
+                "-p",
             ])
             .arg(port.to_string())
             .stdout(Stdio::null())
@@ -158,9 +167,9 @@ impl Drop for Server {
 /// Runs an iperf3 client and returns its JSON `end` section as text.
 fn iperf(s: &Setup, port: u16, extra: &[&str]) -> Option<String> {
     let _srv = Server::start(&s.server, port);
+    let cpu = CLIENT_CPU.to_string();
     let mut args = vec![
-        "15", "ip", "netns", "exec", &s.client, "iperf3", "-J", "-A", CLIENT_CPU, "-t", SECONDS,
-        "-c",
+        "15", "ip", "netns", "exec", &s.client, "iperf3", "-J", "-A", &cpu, "-t", SECONDS, "-c",
     ];
     let dst = s.dst.to_string();
     let port = port.to_string();
@@ -204,6 +213,7 @@ fn tcp_rr_us(s: &Setup, port: u16) -> Option<f64> {
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let server_ns = s.server.clone();
     let server = std::thread::spawn(move || {
+        lab::pin_thread(SERVER_CPU);
         let _ns = lab::InNetns::enter(&server_ns);
         let l = TcpListener::bind(("0.0.0.0", port)).expect("bind rr");
         ready_tx.send(()).unwrap();
@@ -227,11 +237,15 @@ fn tcp_rr_us(s: &Setup, port: u16) -> Option<f64> {
         }
     });
     ready_rx.recv_timeout(Duration::from_secs(5)).ok()?;
-    let mut samples = Vec::new();
-    {
-        let _ns = lab::InNetns::enter(&s.client);
-        let mut c =
-            TcpStream::connect_timeout(&(s.dst, port).into(), Duration::from_secs(3)).ok()?;
+    let (client_ns, dst) = (s.client.clone(), s.dst);
+    let client = std::thread::spawn(move || {
+        lab::pin_thread(CLIENT_CPU);
+        let _ns = lab::InNetns::enter(&client_ns);
+        let mut samples = Vec::new();
+        let Ok(mut c) = TcpStream::connect_timeout(&(dst, port).into(), Duration::from_secs(3))
+        else {
+            return samples;
+        };
         c.set_nodelay(true).unwrap();
         c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
         let start = Instant::now();
@@ -243,7 +257,9 @@ fn tcp_rr_us(s: &Setup, port: u16) -> Option<f64> {
             }
             samples.push(t.elapsed().as_secs_f64() * 1e6);
         }
-    }
+        samples
+    });
+    let samples = client.join().unwrap_or_default();
     let _ = server.join();
     median(samples)
 }

@@ -38,6 +38,20 @@ pub fn mac_str(m: Mac) -> String {
         .join(":")
 }
 
+/// Pins the calling thread to `cpu`. Returns whether it worked (if not, figures measured on
+/// the thread are noisier, nothing else).
+#[allow(dead_code, reason = "the benches pin; the tests do not")]
+pub fn pin_thread(cpu: usize) -> bool {
+    // SAFETY: a zeroed cpu_set_t is valid; CPU_SET writes within it (cpu < CPU_SETSIZE for
+    // any machine this runs on), and sched_setaffinity (0: the calling thread) only reads it.
+    let rc = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
+    };
+    rc == 0
+}
+
 /// Effective UID 0 (from /proc, no unsafe).
 pub fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
