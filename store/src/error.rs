@@ -118,6 +118,22 @@ impl Error {
         }
     }
 
+    /// The leader a refusal points at: this replica's hint on [`Error::NotLeader`], or the
+    /// hint a remote replica put on its refusal of a forwarded request.
+    pub fn leader_hint(&self) -> Option<u64> {
+        match self {
+            Error::NotLeader { leader, .. } => *leader,
+            Error::Rpc { source, .. } if source.code() == tonic::Code::FailedPrecondition => source
+                .metadata()
+                .get(LEADER_HINT_KEY)?
+                .to_str()
+                .ok()?
+                .parse()
+                .ok(),
+            _ => None,
+        }
+    }
+
     pub(crate) fn sled(op: &'static str) -> impl FnOnce(sled::Error) -> Error {
         move |source| Error::Sled { op, source }
     }

@@ -12,6 +12,9 @@ use crate::driver::{Inbound, Request};
 use crate::transport::Transport;
 use crate::{Error, Result};
 
+/// How many times one proposal follows a "not the leader, try N" refusal before giving up.
+pub const MAX_LEADER_HOPS: usize = 3;
+
 /// A command applied by the state machine.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Applied {
@@ -138,7 +141,10 @@ impl Node {
     }
 
     /// Proposes `command` and returns the state machine's reply once it is applied.
-    /// A follower forwards the command to the leader it knows.
+    /// A follower forwards the command to the leader it knows. While leadership moves, a
+    /// refusal that names another leader is followed (at most [`MAX_LEADER_HOPS`] times,
+    /// all within the request timeout): a refusal is a definite failure, so retrying cannot
+    /// apply the command twice.
     ///
     /// # Errors
     ///
@@ -146,17 +152,45 @@ impl Node {
     /// [`Error::OutcomeUnknown`] when the outcome is unknown; see
     /// [`Error::is_definite_failure`].
     pub async fn propose(&self, command: Vec<u8>) -> Result<Applied> {
-        let leader = self.status.borrow().leader_id;
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let mut target = self.status.borrow().leader_id;
+        let mut hops = 0;
+        loop {
+            let attempt = self.propose_via(target, command.clone());
+            let result = tokio::time::timeout_at(deadline, attempt)
+                .await
+                .map_err(|_| Error::Timeout {
+                    after: self.timeout,
+                })?;
+            let Err(err) = result else {
+                return result;
+            };
+            match err.leader_hint() {
+                Some(next) if next != target && hops < MAX_LEADER_HOPS => {
+                    tracing::debug!(
+                        id = self.id,
+                        from = target,
+                        to = next,
+                        "following leader hint"
+                    );
+                    target = next;
+                    hops += 1;
+                }
+                _ => return Err(err),
+            }
+        }
+    }
+
+    /// One attempt: locally when `leader` is this replica or unknown, else forwarded.
+    async fn propose_via(&self, leader: u64, command: Vec<u8>) -> Result<Applied> {
         if leader == 0 || leader == self.id {
             return self.propose_local(command).await;
         }
         let span = tracing::debug_span!("forward", from = self.id, to = leader);
-        tokio::time::timeout(self.timeout, self.transport.forward(leader, command))
+        self.transport
+            .forward(leader, command)
             .instrument(span)
             .await
-            .map_err(|_| Error::Timeout {
-                after: self.timeout,
-            })?
     }
 
     /// Proposes on this replica only (no forwarding): fails with [`Error::NotLeader`] on a
@@ -224,5 +258,133 @@ impl Node {
         if self.requests.send(Request::Shutdown(tx)).await.is_ok() {
             let _ = rx.await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::transport::BoxFuture;
+
+    /// Answers each forward from a script of `(expected target, answer)`, recording targets.
+    struct ScriptedTransport {
+        answers: Mutex<Vec<Result<Applied>>>,
+        targets: Mutex<Vec<u64>>,
+    }
+
+    impl Transport for ScriptedTransport {
+        fn send(&self, _: Vec<Message>) {}
+        fn set_peer(&self, _: u64, _: &str) {}
+        fn forward(&self, to: u64, _: Vec<u8>) -> BoxFuture<Result<Applied>> {
+            self.targets.lock().unwrap().push(to);
+            let answer = self.answers.lock().unwrap().remove(0);
+            Box::pin(async move { answer })
+        }
+    }
+
+    fn refusal_from(peer: u64, hint: u64) -> Error {
+        let status = tonic::Status::from(Error::NotLeader {
+            id: peer,
+            leader: Some(hint),
+        });
+        Error::Rpc {
+            rpc: "Propose",
+            peer,
+            source: status,
+        }
+    }
+
+    /// A replica 1 that believes `known_leader` leads, whose own driver refuses with
+    /// `local_hint`, and whose forwards get `answers` in order.
+    fn node(
+        known_leader: u64,
+        local_hint: Option<u64>,
+        answers: Vec<Result<Applied>>,
+    ) -> (Node, Arc<ScriptedTransport>) {
+        let (requests, mut rx) = mpsc::channel(8);
+        let status = Status {
+            id: 1,
+            leader_id: known_leader,
+            ..Status::default()
+        };
+        let (status_tx, status) = watch::channel(status);
+        tokio::spawn(async move {
+            let _status_tx = status_tx;
+            while let Some(req) = rx.recv().await {
+                if let Request::Propose { tx, .. } = req {
+                    let _ = tx.send(Err(Error::NotLeader {
+                        id: 1,
+                        leader: local_hint,
+                    }));
+                }
+            }
+        });
+        let (inbound, _) = mpsc::channel(1);
+        let transport = Arc::new(ScriptedTransport {
+            answers: Mutex::new(answers),
+            targets: Mutex::new(Vec::new()),
+        });
+        let node = Node {
+            id: 1,
+            requests,
+            inbound,
+            status,
+            transport: transport.clone(),
+            timeout: Duration::from_secs(5),
+        };
+        (node, transport)
+    }
+
+    fn applied(index: u64) -> Result<Applied> {
+        Ok(Applied {
+            index,
+            reply: b"ok".to_vec(),
+        })
+    }
+
+    #[tokio::test]
+    async fn a_refusal_naming_the_leader_is_followed() {
+        // Leader unknown here; the driver knows it is 2; 2 has just handed over to 3.
+        let (node, transport) = node(0, Some(2), vec![Err(refusal_from(2, 3)), applied(7)]);
+        let got = node.propose(b"put".to_vec()).await.unwrap();
+        assert_eq!(got.index, 7);
+        assert_eq!(*transport.targets.lock().unwrap(), vec![2, 3]);
+    }
+
+    #[tokio::test]
+    async fn hints_that_go_round_in_circles_end_after_the_hop_limit() {
+        let answers = (0..10)
+            .map(|i| Err(refusal_from(2 + i % 2, 3 - i % 2)))
+            .collect();
+        let (node, transport) = node(2, None, answers);
+        let err = node.propose(b"put".to_vec()).await.unwrap_err();
+        assert!(err.is_definite_failure(), "{err}");
+        assert_eq!(transport.targets.lock().unwrap().len(), MAX_LEADER_HOPS + 1);
+    }
+
+    #[tokio::test]
+    async fn no_hint_is_returned_at_once() {
+        let (node, transport) = node(0, None, Vec::new());
+        let err = node.propose(b"put".to_vec()).await.unwrap_err();
+        assert!(
+            matches!(err, Error::NotLeader { leader: None, .. }),
+            "{err}"
+        );
+        assert!(transport.targets.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_leader_is_not_retried_here() {
+        let unreachable = Error::Rpc {
+            rpc: "Propose",
+            peer: 2,
+            source: tonic::Status::unavailable("connection refused"),
+        };
+        let (node, transport) = node(2, None, vec![Err(unreachable)]);
+        let err = node.propose(b"put".to_vec()).await.unwrap_err();
+        assert!(!err.is_definite_failure(), "{err}");
+        assert_eq!(*transport.targets.lock().unwrap(), vec![2]);
     }
 }

@@ -107,13 +107,20 @@ struct Replica {
     stop: Option<oneshot::Sender<()>>,
 }
 
+/// Waits until one replica leads and every replica knows it.
 async fn wait_leader(nodes: &BTreeMap<u64, Replica>) -> u64 {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        if let Some(r) = nodes.values().find(|r| r.node.status().is_leader()) {
-            return r.node.id();
+        let leader = nodes.values().find(|r| r.node.status().is_leader());
+        if let Some(leader) = leader.map(|r| r.node.id())
+            && nodes.values().all(|r| r.node.status().leader_id == leader)
+        {
+            return leader;
         }
-        assert!(Instant::now() < deadline, "no leader over TLS within 15 s");
+        assert!(
+            Instant::now() < deadline,
+            "no leader known to all over TLS within 15 s"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
