@@ -17,7 +17,7 @@
 //! TCP request/response latency (1-byte ping-pong over one connection with TCP_NODELAY, in
 //! this process, 2000 round trips or 3 s; its threads are left to the scheduler, see below). Figures are medians of `ROUNDS` rounds, rounds
 //! interleaved across setups so background load hits them alike. Prints `BENCH` lines and
-//! ratios against `vxlan`.
+//! ratios against `vxlan`. `POD_TO_POD_SETUPS=tc,vxlan` measures only the setups named.
 
 #[path = "../tests/netns/lab.rs"]
 #[allow(dead_code, reason = "shared with the netns tests")]
@@ -320,6 +320,15 @@ fn main() {
             dst: d4[1].ip,
         },
     ];
+    // POD_TO_POD_SETUPS=tc,vxlan measures only those (every lab is still built).
+    let only = std::env::var("POD_TO_POD_SETUPS").ok();
+    let setups: Vec<Setup> = setups
+        .into_iter()
+        .filter(|s| {
+            only.as_deref()
+                .is_none_or(|o| o.split(',').any(|n| n == s.name))
+        })
+        .collect();
     let mut tcp = vec![Vec::new(); setups.len()];
     let mut udp = vec![Vec::new(); setups.len()];
     let mut rr = vec![Vec::new(); setups.len()];
@@ -345,12 +354,14 @@ fn main() {
         }
     }
     let med = |v: &Vec<f64>| median(v.clone()).unwrap_or(f64::NAN);
-    let vx = setups.iter().position(|s| s.name == "vxlan").unwrap();
     for (i, s) in setups.iter().enumerate() {
         println!("BENCH pod_tcp_{} {:.2} Gbit/s", s.name, med(&tcp[i]));
         println!("BENCH pod_udp64_{} {:.0} pps", s.name, med(&udp[i]));
         println!("BENCH pod_tcp_rr_{} {:.1} us", s.name, med(&rr[i]));
     }
+    let Some(vx) = setups.iter().position(|s| s.name == "vxlan") else {
+        return;
+    };
     for (i, s) in setups.iter().enumerate() {
         if i == vx {
             continue;
