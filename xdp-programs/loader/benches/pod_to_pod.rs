@@ -154,9 +154,47 @@ impl Server {
             .stderr(Stdio::null())
             .spawn()
             .expect("iperf3 server (scripts/setup.sh installs iperf3)");
-        std::thread::sleep(Duration::from_millis(300));
-        Self(child)
+        let server = Self(child);
+        assert!(
+            listening(ns, port, Duration::from_secs(5)),
+            "iperf3 -s in {ns} not listening on {port} within 5 s"
+        );
+        server
     }
+}
+
+/// Waits until a TCP socket in `ns` listens on `port` (iperf3 binds `::`, so tcp6 too), on a
+/// thread of its own: it enters `ns`, where `/proc/thread-self/net` lists that namespace's
+/// sockets.
+fn listening(ns: &str, port: u16, within: Duration) -> bool {
+    let ns = ns.to_owned();
+    std::thread::spawn(move || {
+        let _in = lab::InNetns::enter(&ns);
+        let suffix = format!(":{port:04X}");
+        let deadline = Instant::now() + within;
+        loop {
+            let found = ["tcp", "tcp6"].iter().any(|t| {
+                let table = std::fs::read_to_string(format!("/proc/thread-self/net/{t}"));
+                table.is_ok_and(|table| {
+                    table.lines().skip(1).any(|line| {
+                        let mut cols = line.split_whitespace();
+                        let local = cols.nth(1).unwrap_or_default();
+                        let state = cols.nth(1).unwrap_or_default();
+                        local.ends_with(&suffix) && state == "0A"
+                    })
+                })
+            });
+            if found {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    })
+    .join()
+    .unwrap_or(false)
 }
 
 impl Drop for Server {
