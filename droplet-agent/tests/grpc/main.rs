@@ -171,6 +171,24 @@ struct Server {
     heartbeats: watch::Receiver<u64>,
 }
 
+/// Listens on `addr`. A restarted server's port is retried for a while: while it was down, one
+/// of the agent's reconnects may hold it for a moment as its source port.
+async fn listen(addr: SocketAddr) -> tokio::net::TcpListener {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let sock = tokio::net::TcpSocket::new_v4().unwrap();
+        sock.set_reuseaddr(true).unwrap();
+        match sock.bind(addr) {
+            Ok(()) => return sock.listen(64).unwrap(),
+            Err(e) if addr.port() != 0 && tokio::time::Instant::now() < deadline => {
+                eprintln!("binding {addr}: {e}; retrying");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) => panic!("binding {addr}: {e}"),
+        }
+    }
+}
+
 impl Server {
     async fn start(addr: SocketAddr, leader: Option<String>) -> Self {
         Self::start_with(addr, leader, None).await
@@ -181,10 +199,7 @@ impl Server {
         leader: Option<String>,
         tls: Option<tonic::transport::ServerTlsConfig>,
     ) -> Self {
-        let sock = tokio::net::TcpSocket::new_v4().unwrap();
-        sock.set_reuseaddr(true).unwrap();
-        sock.bind(addr).unwrap();
-        let listener = sock.listen(64).unwrap();
+        let listener = listen(addr).await;
         let addr = listener.local_addr().unwrap();
         let (stx, sessions) = mpsc::unbounded_channel();
         let (htx, heartbeats) = watch::channel(0);

@@ -136,7 +136,19 @@ impl Cluster {
     /// Starts a killed replica again on its data directory and address.
     pub async fn restart(&mut self, i: usize) {
         assert!(self.replicas[i].is_none(), "replica {i} is running");
-        let raft = tokio::net::TcpListener::bind(&self.addrs[i]).await.unwrap();
+        // While it was down, a peer's reconnect may hold its port for a moment as its source
+        // port: retry for a while.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let raft = loop {
+            match tokio::net::TcpListener::bind(&self.addrs[i]).await {
+                Ok(l) => break l,
+                Err(e) if tokio::time::Instant::now() < deadline => {
+                    eprintln!("binding {}: {e}; retrying", self.addrs[i]);
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(e) => panic!("binding {}: {e}", self.addrs[i]),
+            }
+        };
         let running = alkaid_operator::start(
             self.opts[i].clone(),
             Listeners {
