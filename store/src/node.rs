@@ -268,7 +268,7 @@ mod tests {
     use super::*;
     use crate::transport::BoxFuture;
 
-    /// Answers each forward from a script of `(expected target, answer)`, recording targets.
+    /// Answers each forward with the next scripted answer, recording the targets.
     struct ScriptedTransport {
         answers: Mutex<Vec<Result<Applied>>>,
         targets: Mutex<Vec<u64>>,

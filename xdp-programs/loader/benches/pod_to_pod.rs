@@ -170,31 +170,30 @@ fn listening(ns: &str, port: u16, within: Duration) -> bool {
     let ns = ns.to_owned();
     std::thread::spawn(move || {
         let _in = lab::InNetns::enter(&ns);
-        let suffix = format!(":{port:04X}");
         let deadline = Instant::now() + within;
-        loop {
-            let found = ["tcp", "tcp6"].iter().any(|t| {
-                let table = std::fs::read_to_string(format!("/proc/thread-self/net/{t}"));
-                table.is_ok_and(|table| {
-                    table.lines().skip(1).any(|line| {
-                        let mut cols = line.split_whitespace();
-                        let local = cols.nth(1).unwrap_or_default();
-                        let state = cols.nth(1).unwrap_or_default();
-                        local.ends_with(&suffix) && state == "0A"
-                    })
-                })
-            });
-            if found {
-                return true;
-            }
+        while !["tcp", "tcp6"].iter().any(|t| lists_listener(t, port)) {
             if Instant::now() >= deadline {
                 return false;
             }
             std::thread::sleep(Duration::from_millis(5));
         }
+        true
     })
     .join()
     .unwrap_or(false)
+}
+
+/// Whether `/proc/thread-self/net/<table>` has a socket in LISTEN (state `0A`) on `port`.
+fn lists_listener(table: &str, port: u16) -> bool {
+    let Ok(text) = std::fs::read_to_string(format!("/proc/thread-self/net/{table}")) else {
+        return false;
+    };
+    let suffix = format!(":{port:04X}");
+    text.lines().skip(1).any(|line| {
+        // sl local_address rem_address st ...
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        cols.len() > 3 && cols[1].ends_with(&suffix) && cols[3] == "0A"
+    })
 }
 
 impl Drop for Server {
