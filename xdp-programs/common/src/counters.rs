@@ -34,7 +34,7 @@ macro_rules! counter_enum {
 counter_enum!(
     /// What a program did with a packet it did not drop.
     Verdict, 0, {
-        /// agent: answered a pod ARP request (XDP_TX).
+        /// agent: answered a pod ARP request (redirected back out of its veth).
         ArpReply = 0 => "arp_reply",
         /// agent: destination on this droplet, redirected to its veth.
         LocalDeliver = 1 => "local_deliver",

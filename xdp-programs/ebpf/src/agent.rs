@@ -23,7 +23,7 @@ use alkaid_xdp_common::{
     wire::{ETH_LEN, ETH_P_ARP, ETH_P_IPV4, IPPROTO_TCP, IPPROTO_UDP, OVERHEAD},
     Config, DropReason, Verdict, ENDPOINT_F_LOCAL, MAX_BOUNCERS,
 };
-use aya_ebpf::{bindings::xdp_action, programs::XdpContext};
+use aya_ebpf::programs::XdpContext;
 
 use crate::{
     arp, geneve, maps,
@@ -41,7 +41,8 @@ pub fn run(ctx: &XdpContext) -> u32 {
 
 /// Where a pod's frame goes, decided by [`decide`]; the XDP and TC programs carry it out.
 pub enum Egress {
-    /// An ARP reply was written in place: send it back into the pod.
+    /// An ARP reply was written in place: send it back into the pod (out of the veth it came
+    /// in on: XDP devmap redirect, TC `bpf_redirect`).
     ArpReply,
     /// Same-droplet destination, Ethernet already rewritten: deliver via this host veth.
     Local { ifindex: u32 },
@@ -75,13 +76,21 @@ pub fn l4_hash<P: Packet>(ctx: &P, ip_off: usize, ip: &Ipv4Hdr, ihl: usize) -> u
 #[inline(always)]
 fn try_run(ctx: &XdpContext) -> Result<u32, DropReason> {
     let cfg = maps::config().ok_or(DropReason::NoConfig)?;
-    let egress = decide(ctx, ctx.ingress_ifindex() as u32, cfg, |ctx, _, _| {
+    let ifindex = ctx.ingress_ifindex() as u32;
+    let egress = decide(ctx, ifindex, cfg, |ctx, _, _| {
         (parse::frame_len(ctx) - ETH_LEN) as u32
     })?;
     match egress {
         Egress::ArpReply => {
+            // Back into the pod by a devmap redirect to the ingress veth, not XDP_TX: in
+            // native mode an XDP_TX on a veth is lost unless the pod's end runs an XDP
+            // program (xdp-on-veth rule 2), while a redirect needs only GRO there (rule 1),
+            // which the droplet agent turns on.
+            let action = maps::TX_PORTS
+                .redirect(ifindex, 0)
+                .map_err(|_| DropReason::NoTxPort)?;
             stats::verdict(Verdict::ArpReply);
-            Ok(xdp_action::XDP_TX)
+            Ok(action)
         }
         Egress::Local { ifindex } => {
             let action = maps::TX_PORTS

@@ -54,8 +54,10 @@ pub fn transit_tc(ctx: TcContext) -> i32 {
     tc::transit(&ctx)
 }
 
-/// XDP_PASS: for the far end of a veth whose near end runs native XDP (xdp-on-veth rules 1
-/// and 2: XDP_TX and XDP_REDIRECT into a veth are only delivered if the peer has a program).
+/// XDP_PASS: for the far end of a veth whose near end runs native XDP and sends with XDP_TX
+/// (xdp-on-veth rule 2: delivered only if the peer has a program; for XDP_REDIRECT into a
+/// veth, rule 1, GRO on the peer is enough). In the lab: the bridge side of a droplet's
+/// underlay veth, for `transit`'s retargets.
 #[xdp]
 pub fn pass(_ctx: XdpContext) -> u32 {
     aya_ebpf::bindings::xdp_action::XDP_PASS

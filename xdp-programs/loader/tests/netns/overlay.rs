@@ -20,7 +20,10 @@ pub const POD_MTU: u32 = MTU - wire::OVERHEAD;
 /// Which endpoint data path a lab runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Variant {
-    /// XDP everywhere, native mode (with `pass` on the veth peers, xdp-on-veth rules 1-2).
+    /// XDP everywhere, native mode. Pods' eth0 get GRO on, as the droplet agent sets them up
+    /// (xdp-on-veth rule 1: `agent`'s and `transit`'s redirects into a pod, the ARP reply
+    /// included); `pass` runs on the bridge side of each droplet's underlay veth only (rule 2:
+    /// `transit`'s XDP_TX retargets, where the lab's bridge stands in for a NIC).
     XdpNative,
     /// XDP everywhere, generic (skb) mode.
     XdpGeneric,
@@ -96,6 +99,8 @@ pub fn droplet(lab: &Lab, d: &Droplet, all: &[Droplet], v: Variant) -> Programs 
         }
     }
     if v == Variant::XdpNative {
+        // The lab's stand-in for a NIC: `transit`'s retargets leave by XDP_TX, which a native
+        // veth delivers only if its peer runs an XDP program (xdp-on-veth rule 2).
         let _ns = InNetns::enter(&lab.underlay);
         let port = crate::lab::ifindex(&lab.underlay, &d.port);
         p.attach(Prog::Pass, port, Mode::Native)
@@ -105,7 +110,8 @@ pub fn droplet(lab: &Lab, d: &Droplet, all: &[Droplet], v: Variant) -> Programs 
 }
 
 /// Makes `pod` an endpoint of (vni, subnet) on its droplet `d`: AGENT_ENDPOINTS, the LOCAL
-/// ENDPOINTS row, TX port, `agent` (or `agent_tc`) on the host-side veth. With XDP, pod tx
+/// ENDPOINTS row, TX port, `agent` (or `agent_tc`) on the host-side veth; in native mode GRO on
+/// the pod's eth0 (no program there), as the droplet agent sets pods up. With XDP, pod tx
 /// checksum offload goes off (XDP on veth leaves CHECKSUM_PARTIAL packets with a bad L4
 /// checksum: xdp-on-veth rule 5); TC keeps the offload state intact, so it stays on.
 pub fn pod(p: &mut Programs, d: &Droplet, pod: &Pod, vni: u32, subnet: (Ipv4Addr, u8), v: Variant) {
@@ -147,13 +153,10 @@ pub fn pod(p: &mut Programs, d: &Droplet, pod: &Pod, vni: u32, subnet: (Ipv4Addr
         }
     }
     if v == Variant::XdpNative {
-        let _ns = InNetns::enter(&pod.ns);
-        p.attach(
-            Prog::Pass,
-            crate::lab::ifindex(&pod.ns, "eth0"),
-            Mode::Native,
-        )
-        .expect("attach pass in pod");
+        // As the droplet agent does (its netlink.rs): GRO on the pod's end, no XDP program
+        // there. Enough for redirects into the pod (xdp-on-veth rule 1), the ARP reply
+        // included, which is why `agent` answers ARP with a redirect and not XDP_TX (rule 2).
+        Lab::ethtool(&pod.ns, "eth0", &["gro", "on"]);
     }
     if !v.tc_endpoints() {
         Lab::ethtool(&pod.ns, "eth0", &["tx", "off"]);
