@@ -27,9 +27,10 @@ pub enum Prog {
     Agent,
     /// The droplet's underlay NIC.
     Transit,
-    /// XDP_PASS, for the far end of a veth whose near end runs a program in native mode
-    /// (shared/notes/xdp-on-veth.md rules 1 and 2): the pod-side end of an endpoint veth and
-    /// the bridge-side end of a lab droplet's underlay veth.
+    /// XDP_PASS, for the far end of a veth whose near end sends with XDP_TX in native mode
+    /// (shared/notes/xdp-on-veth.md rule 2): the bridge-side end of a lab droplet's underlay
+    /// veth, for `transit`'s retargets. Endpoint veths need none: `agent` only redirects
+    /// (the ARP reply included), and GRO on the pod's end is enough for that (rule 1).
     Pass,
 }
 
