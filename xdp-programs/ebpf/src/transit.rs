@@ -1,6 +1,7 @@
 //! `transit`: ingress of the droplet (XDP on the underlay NIC).
 //!
-//! Anything that is not IPv4/UDP/6081 to this droplet's IP is XDP_PASSed untouched. Overlay
+//! Anything that is not IPv4/UDP/6081 to this droplet's IP is XDP_PASSed untouched, whatever
+//! its IPv4 header's IHL says (only UDP to us is held to it), and so is a later fragment. Overlay
 //! packets: Geneve parse with the option walk ([`crate::geneve::parse`]), then by (vni, inner
 //! dst):
 //! 1. Local endpoint -> learn (vni, inner src) -> RTS droplet into DIRECT_PATH, set the inner
@@ -106,10 +107,12 @@ pub fn decide<P: Packet>(ctx: &P, cfg: &Config) -> Result<Ingress, DropReason> {
         return Ok(Ingress::Pass);
     }
     let ip: Aligned<Ipv4Hdr> = parse::load(ctx, ETH_LEN).ok_or(DropReason::Ipv4Truncated)?;
-    let ihl = ip.header_len().ok_or(DropReason::Ipv4BadIhl)?;
+    // Destination and protocol sit at fixed offsets: whatever is not UDP to us goes to the
+    // kernel untouched, a malformed header included (the kernel judges its own traffic).
     if ip.dst() != cfg.droplet_ip || ip.proto != IPPROTO_UDP {
         return Ok(Ingress::Pass);
     }
+    let ihl = ip.header_len().ok_or(DropReason::Ipv4BadIhl)?;
     let frag = u16::from_be_bytes(ip.frag);
     if frag & 0x1fff != 0 {
         // A later fragment: no UDP header to tell overlay from not; the kernel reassembles.
