@@ -8,6 +8,7 @@
 //! | `Network{vni,cidr}` | the VPC's dividers; droplets hosting the subnet's endpoints | finding a subnet's bouncers |
 //! | `Vpc{vni}` | bouncers of any subnet of the VPC | off-subnet traffic to a divider |
 //! | `Peer{ip}` | any droplet whose other rows name that droplet | underlay MAC of the next hop |
+//! | `Fence{ip}` | every other droplet, while that droplet is Unreachable or just removed | dropping learned direct paths to it |
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
@@ -50,6 +51,12 @@ pub enum RowKey {
         /// Its underlay address.
         ip: Ipv4Addr,
     },
+    /// A droplet that is gone (Unreachable, or removed and not yet acknowledged by every
+    /// droplet): no direct path may lead there (VNI 0).
+    Fence {
+        /// Its underlay address.
+        ip: Ipv4Addr,
+    },
 }
 
 impl RowKey {
@@ -60,7 +67,7 @@ impl RowKey {
             | Self::Endpoint { vni, .. }
             | Self::Network { vni, .. }
             | Self::Vpc { vni } => vni.get(),
-            Self::Peer { .. } => 0,
+            Self::Peer { .. } | Self::Fence { .. } => 0,
         }
     }
 }
@@ -110,6 +117,12 @@ pub struct PeerEntry {
     pub mac: MacAddr,
 }
 
+/// A fenced droplet: the row's presence is the whole message. An agent drops every learned
+/// direct path to the address when the row arrives; a dead droplet cannot bounce stale paths
+/// back itself (see xdp-programs/README.md, direct-path invalidation).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FenceEntry {}
+
 /// The value of a row; the variant always matches the key's.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RowValue {
@@ -123,6 +136,8 @@ pub enum RowValue {
     Vpc(VpcEntry),
     /// For [`RowKey::Peer`].
     Peer(PeerEntry),
+    /// For [`RowKey::Fence`].
+    Fence(FenceEntry),
 }
 
 impl RowValue {
@@ -132,7 +147,7 @@ impl RowValue {
             Self::Endpoint(e) => std::slice::from_ref(&e.droplet_ip),
             Self::Network(n) => &n.bouncers,
             Self::Vpc(v) => &v.dividers,
-            Self::LocalEndpoint(_) | Self::Peer(_) => &[],
+            Self::LocalEndpoint(_) | Self::Peer(_) | Self::Fence(_) => &[],
         }
     }
 }

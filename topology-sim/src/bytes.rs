@@ -9,6 +9,7 @@
 //! | `Network` | NETWORKS (LPM `u32` prefix + `NetworkKey` -> `NetworkRecord`) |
 //! | `Vpc` | VPCS (`u32` -> `VpcValue`) |
 //! | `Peer` | PEERS (`u32` -> `PeerValue`) |
+//! | `Fence` | none: the agent drops the direct paths to that droplet (0 bytes) |
 //!
 //! The `*Record` types are what the maps store: the value the agent writes plus MACs and
 //! bouncers the loader caches next to it. AGENT_SLOTS and LOCAL_SLOTS (the array copies of a
@@ -43,6 +44,7 @@ pub fn row_bytes(key: &RowKey) -> usize {
         RowKey::Network { .. } => NETWORK_ROW,
         RowKey::Vpc { .. } => VPC_ROW,
         RowKey::Peer { .. } => PEER_ROW,
+        RowKey::Fence { .. } => 0,
     }
 }
 
@@ -85,6 +87,9 @@ pub struct RowCounts {
     pub vpc: u64,
     /// `Peer` rows.
     pub peer: u64,
+    /// `Fence` rows (no map entry).
+    #[serde(default)]
+    pub fence: u64,
 }
 
 impl RowCounts {
@@ -98,6 +103,7 @@ impl RowCounts {
                 RowKey::Network { .. } => c.network += 1,
                 RowKey::Vpc { .. } => c.vpc += 1,
                 RowKey::Peer { .. } => c.peer += 1,
+                RowKey::Fence { .. } => c.fence += 1,
             }
         }
         c
@@ -105,7 +111,7 @@ impl RowCounts {
 
     /// All rows.
     pub fn total(&self) -> u64 {
-        self.local_endpoint + self.endpoint + self.network + self.vpc + self.peer
+        self.local_endpoint + self.endpoint + self.network + self.vpc + self.peer + self.fence
     }
 
     /// Bytes in the maps.
@@ -124,6 +130,7 @@ impl RowCounts {
         self.network += o.network;
         self.vpc += o.vpc;
         self.peer += o.peer;
+        self.fence += o.fence;
     }
 }
 
@@ -146,8 +153,13 @@ mod tests {
             network: 1,
             vpc: 1,
             peer: 3,
+            fence: 2,
         };
-        assert_eq!(c.total(), 8);
-        assert_eq!(c.bytes(), 264 + 72 + 180 + 72 + 36);
+        assert_eq!(c.total(), 10);
+        assert_eq!(
+            c.bytes(),
+            264 + 72 + 180 + 72 + 36,
+            "fences hold no map entry"
+        );
     }
 }

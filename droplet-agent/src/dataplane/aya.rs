@@ -272,11 +272,18 @@ impl Inner {
             );
         }
         // A local endpoint whose veth is not attached yet has no ENDPOINTS row to write:
-        // the maps hold what it asks for (nothing), so it counts as held.
+        // the maps hold what it asks for (nothing), so it counts as held. A fence is held
+        // once applied (its effect, paths dropped, is not a map row); after a restart the
+        // shadow is empty, so a full sync applies every fence again.
         for (k, v) in self.shadow.rows() {
-            if let RowKey::LocalEndpoint { vni, ip: addr } = k
-                && self.endpoint_value(*vni, *addr).is_none()
-            {
+            let held = match k {
+                RowKey::LocalEndpoint { vni, ip: addr } => {
+                    self.endpoint_value(*vni, *addr).is_none()
+                }
+                RowKey::Fence { .. } => true,
+                _ => false,
+            };
+            if held {
                 rows.insert(k.clone(), v.clone());
             }
         }
@@ -502,6 +509,12 @@ impl Inner {
                 maps.invalidate_direct_paths_via(*ip)
                     .map_err(dp_err("invalidate direct paths"))?;
             }
+            // A gone droplet cannot bounce stale paths back: drop every path learned to it.
+            (RowKey::Fence { ip }, Some(RowValue::Fence(_))) => {
+                maps.invalidate_direct_paths_via(*ip)
+                    .map_err(dp_err("invalidate direct paths"))?;
+            }
+            (RowKey::Fence { .. }, None) => {}
             (k, Some(_)) => {
                 return Err(Error::Dataplane {
                     op: "apply",

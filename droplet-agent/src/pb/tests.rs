@@ -56,6 +56,12 @@ pub(crate) fn sample_rows() -> Vec<Row> {
                 mac: MacAddr([2, 0, 0, 0, 0, 2]),
             }),
         ),
+        Row(
+            RowKey::Fence {
+                ip: ip("192.168.0.8"),
+            },
+            RowValue::Fence(alkaid_model::table::FenceEntry {}),
+        ),
     ]
 }
 

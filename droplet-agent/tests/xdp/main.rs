@@ -12,6 +12,7 @@ use alkaid_agent::sync::{self, MapOp};
 use alkaid_model::table::{EndpointEntry, LocalEndpoint, NetworkEntry, PeerEntry, VpcEntry};
 use alkaid_model::{EndpointKey, Ipv4Cidr, MacAddr, RowKey, RowValue, Table, Vni};
 
+mod fence;
 mod restart;
 mod stray;
 

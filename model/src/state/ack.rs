@@ -151,6 +151,7 @@ impl ClusterState {
             return Ok(Reply::Done);
         }
         rec.acked = version;
+        self.release_retired(droplet, version, txn);
         let Some(pending) = self.truth.pending.get_mut(droplet) else {
             return Ok(Reply::Done);
         };

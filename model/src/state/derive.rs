@@ -7,7 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 
 use crate::table::{
-    EndpointEntry, LocalEndpoint, NetworkEntry, PeerEntry, RowKey, RowValue, Table, VpcEntry,
+    EndpointEntry, FenceEntry, LocalEndpoint, NetworkEntry, PeerEntry, RowKey, RowValue, Table,
+    VpcEntry,
 };
 use crate::types::DropletName;
 
@@ -88,6 +89,7 @@ impl ClusterState {
                     })
                 })
             }
+            RowKey::Fence { ip } => self.desired_fence(droplet, ip),
             RowKey::Peer { .. } => None,
         }
     }
@@ -166,8 +168,12 @@ impl ClusterState {
             .values()
             .map(|d| (d.spec.ip, d.spec.mac))
             .collect();
+        let fenced = self.fenced_ips();
         for (name, table) in &mut tables {
             let own = t.droplets[name].spec.ip;
+            for &ip in fenced.iter().filter(|ip| **ip != own) {
+                table.insert(RowKey::Fence { ip }, RowValue::Fence(FenceEntry {}));
+            }
             let peers: BTreeSet<Ipv4Addr> = table
                 .rows()
                 .values()

@@ -72,17 +72,24 @@ impl ClusterState {
                 });
             }
             // Validated: now change things.
-            self.idx.by_ip.remove(&rec.spec.ip);
+            let old_ip = rec.spec.ip;
+            self.idx.by_ip.remove(&old_ip);
             self.idx.by_ip.insert(ip, name.clone());
             let was = rec.phase;
             let rec = self.truth.droplets.get_mut(&name).expect("checked");
             rec.spec = spec;
             rec.last_seen = seen;
+            if old_ip != ip {
+                // Paths learned to the old address lead nowhere now.
+                self.unretire(ip, txn);
+                self.retire(old_ip, txn);
+            }
             if was == DropletPhase::Unreachable {
                 self.become_ready(&name, txn);
             }
             return Ok(self.droplet_reply(&name));
         }
+        self.unretire(ip, txn);
         self.idx.by_ip.insert(ip, name.clone());
         self.idx.droplets.insert(
             name.clone(),
@@ -102,6 +109,7 @@ impl ClusterState {
                 acked: 0,
             },
         );
+        self.touch_fences_on(&name, txn);
         txn.status.push(StatusChange {
             object: ObjRef::Droplet(name.clone()),
             phase: crate::resource::Phase::Ready,
@@ -111,7 +119,10 @@ impl ClusterState {
     }
 
     fn become_ready(&mut self, name: &DropletName, txn: &mut Txn) {
-        self.truth.droplets.get_mut(name).expect("exists").phase = DropletPhase::Ready;
+        let rec = self.truth.droplets.get_mut(name).expect("exists");
+        rec.phase = DropletPhase::Ready;
+        let ip = rec.spec.ip;
+        self.touch_fence_everywhere(ip, txn);
         self.idx.droplets.get_mut(name).expect("exists").ready = true;
         self.idx.ready += 1;
         txn.status.push(StatusChange {
@@ -123,7 +134,10 @@ impl ClusterState {
     }
 
     fn become_unreachable(&mut self, name: &DropletName, txn: &mut Txn) {
-        self.truth.droplets.get_mut(name).expect("exists").phase = DropletPhase::Unreachable;
+        let rec = self.truth.droplets.get_mut(name).expect("exists");
+        rec.phase = DropletPhase::Unreachable;
+        let ip = rec.spec.ip;
+        self.touch_fence_everywhere(ip, txn);
         self.idx.droplets.get_mut(name).expect("exists").ready = false;
         self.idx.ready -= 1;
         txn.status.push(StatusChange {
@@ -187,6 +201,9 @@ impl ClusterState {
         self.idx.droplets.remove(name);
         self.idx.by_ip.remove(&rec.spec.ip);
         self.truth.pending.remove(name);
+        // Gone for good: fence its address, and stop waiting for its acknowledgements.
+        self.release_retired(name, u64::MAX, txn);
+        self.retire(rec.spec.ip, txn);
         Ok(Reply::Deleted { existed: true })
     }
 }

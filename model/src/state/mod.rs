@@ -11,6 +11,7 @@ mod command;
 mod derive;
 mod droplet;
 mod endpoint;
+mod fence;
 mod get;
 mod index;
 mod roles;
@@ -44,6 +45,8 @@ struct Txn {
     restart: BTreeSet<ObjRef>,
     placed: Vec<(Role, DropletName)>,
     status: Vec<StatusChange>,
+    /// Addresses retired by this command (their waits get versions after the flush).
+    retired: Vec<Ipv4Addr>,
 }
 
 impl Txn {
@@ -107,6 +110,7 @@ impl ClusterState {
             Ok(reply) => {
                 let deltas = self.flush(&txn);
                 self.settle(&mut txn);
+                self.settle_retired(&mut txn);
                 // Replies built before the flush may lack the final phase; refresh them.
                 let reply = self.refresh(reply);
                 Outcome {

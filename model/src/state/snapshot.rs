@@ -1,6 +1,9 @@
 //! Snapshot and restore. A snapshot is the postcard encoding of the truth only; restore
 //! rebuilds indexes and tables from it, so a restored state equals the original and behaves
 //! identically on further commands.
+//!
+//! Format 2 = format 1 (the truth's serialized fields) followed by the retired addresses;
+//! format 1 restores with none retired.
 
 use crate::error::{Error, Result};
 use crate::table::CountedTable;
@@ -10,13 +13,16 @@ use super::index::Index;
 use super::truth::Truth;
 
 /// Leading bytes of every snapshot: format name and version.
-const MAGIC: &[u8; 8] = b"ALKAID\x00\x01";
+const MAGIC: &[u8; 8] = b"ALKAID\x00\x02";
+/// Leading bytes of format-1 snapshots (no retired addresses).
+const MAGIC_V1: &[u8; 8] = b"ALKAID\x00\x01";
 
 impl ClusterState {
     /// Encodes the truth: objects, allocations, placements, versions, pending acks.
     pub fn snapshot(&self) -> Vec<u8> {
         let mut out = MAGIC.to_vec();
         postcard::to_io(&self.truth, &mut out).expect("writing to a Vec cannot fail");
+        postcard::to_io(&self.truth.retired, &mut out).expect("writing to a Vec cannot fail");
         out
     }
 
@@ -25,13 +31,21 @@ impl ClusterState {
     /// # Errors
     /// [`Error::Snapshot`] if the bytes are not a snapshot of this format.
     pub fn restore(bytes: &[u8]) -> Result<Self> {
-        let body = bytes
-            .strip_prefix(MAGIC.as_slice())
-            .ok_or(Error::Snapshot {
-                source: postcard::Error::DeserializeBadEncoding,
-            })?;
-        let truth: Truth =
-            postcard::from_bytes(body).map_err(|source| Error::Snapshot { source })?;
+        let bad = |source| Error::Snapshot { source };
+        let (body, v2) = match (
+            bytes.strip_prefix(MAGIC.as_slice()),
+            bytes.strip_prefix(MAGIC_V1.as_slice()),
+        ) {
+            (Some(body), _) => (body, true),
+            (None, Some(body)) => (body, false),
+            (None, None) => return Err(bad(postcard::Error::DeserializeBadEncoding)),
+        };
+        let (mut truth, rest): (Truth, _) = postcard::take_from_bytes(body).map_err(bad)?;
+        if v2 {
+            truth.retired = postcard::from_bytes(rest).map_err(bad)?;
+        } else if !rest.is_empty() {
+            return Err(bad(postcard::Error::DeserializeBadEncoding));
+        }
         let mut state = Self {
             idx: Index::rebuild(&truth),
             truth,

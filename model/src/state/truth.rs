@@ -87,6 +87,21 @@ pub(crate) struct Truth {
     pub(crate) versions: HashMap<DropletName, u64>,
     #[serde(with = "sorted_map")]
     pub(crate) pending: HashMap<DropletName, Waiters>,
+    /// Underlay addresses of removed droplets that some droplet may still hold a direct path
+    /// to: each is fenced on every droplet until the droplets listed have acknowledged the
+    /// table version (given) that fenced it. Encoded after the rest by the snapshot (format
+    /// 2), so format-1 snapshots still restore.
+    #[serde(skip)]
+    pub(crate) retired: BTreeMap<Ipv4Addr, Retired>,
+}
+
+/// A removed droplet's address, fenced until every droplet that may have used it has applied
+/// the fence.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Retired {
+    /// Droplet -> the table version that must be acknowledged (0 until the command's flush
+    /// has assigned it).
+    pub(crate) waiting: BTreeMap<DropletName, u64>,
 }
 
 /// The entries of a hashed map in key order.

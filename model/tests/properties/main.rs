@@ -1,6 +1,6 @@
 //! Property tests over random command sequences: determinism (also through snapshot and
-//! restore), reachability, isolation, bounded fan-out, and incremental tables equal to
-//! tables derived from scratch. Failing seeds are persisted by proptest in
+//! restore), reachability, isolation, bounded fan-out, incremental tables equal to tables
+//! derived from scratch, and fences (every droplet fences exactly the gone ones). Failing seeds are persisted by proptest in
 //! `model/tests/proptest-regressions/` (commit them: they are replayed first).
 
 use std::collections::BTreeSet;
@@ -8,7 +8,9 @@ use std::net::Ipv4Addr;
 
 use alkaid_model::fwd::{self, HopAction};
 use alkaid_model::resource::{DropletPhase, Object, SubnetSpec, VpcSpec};
-use alkaid_model::{ClusterState, Command, DropletName, EndpointKey, Ipv4Cidr, MacAddr, Outcome};
+use alkaid_model::{
+    ClusterState, Command, DropletName, EndpointKey, Ipv4Cidr, MacAddr, Outcome, RowKey,
+};
 use proptest::prelude::*;
 
 const DROPLETS: u8 = 6;
@@ -192,6 +194,78 @@ fn check_fan_out(state: &ClusterState, cmd: &Command, out: &Outcome) -> Result<(
     Ok(())
 }
 
+/// (f) Fences, checked against the droplets' phases rather than the derivation: every
+/// droplet fences every other Unreachable droplet, never a Ready one's address; with
+/// `settled`, after every droplet acknowledged everything, only Unreachable droplets are
+/// fenced (a removed address is fenced only until everyone applied the fence).
+fn check_fences(state: &ClusterState, settled: bool) -> Result<(), TestCaseError> {
+    let droplets = state.list_droplets();
+    let phase_of = |ip: Ipv4Addr| {
+        droplets
+            .iter()
+            .find(|d| d.spec.ip == ip)
+            .map(|d| d.status.clone().unwrap_or_default().phase)
+    };
+    for x in &droplets {
+        let table = state.table(x.name()).expect("registered");
+        for key in table.rows().keys() {
+            if let RowKey::Fence { ip } = key {
+                match phase_of(*ip) {
+                    Some(DropletPhase::Ready) => {
+                        return Err(TestCaseError::fail(format!(
+                            "{} fences Ready {ip}",
+                            x.name()
+                        )));
+                    }
+                    None if settled => {
+                        return Err(TestCaseError::fail(format!(
+                            "{} still fences removed {ip} after every acknowledgement",
+                            x.name()
+                        )));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        for d in &droplets {
+            let unreachable =
+                d.status.clone().unwrap_or_default().phase == DropletPhase::Unreachable;
+            if unreachable && d.name() != x.name() {
+                prop_assert!(
+                    table.get(&RowKey::Fence { ip: d.spec.ip }).is_some(),
+                    "{} does not fence unreachable {}",
+                    x.name(),
+                    d.name()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every droplet acknowledges its current version until nothing changes any more.
+fn acknowledge_everything(state: &mut ClusterState) {
+    for _ in 0..4 {
+        let names: Vec<DropletName> = state
+            .list_droplets()
+            .iter()
+            .map(|d| DropletName::new(d.name()).unwrap())
+            .collect();
+        let mut changed = false;
+        for d in names {
+            let version = state.version(d.as_str());
+            let out = state.apply(Command::AckProgrammed {
+                droplet: d,
+                version,
+            });
+            changed |= !out.deltas.is_empty();
+        }
+        if !changed {
+            return;
+        }
+    }
+}
+
 /// (b) reachability and (c) isolation, through the forwarding simulator.
 fn check_paths(state: &ClusterState) -> Result<(), TestCaseError> {
     let eps = state.list_endpoints(None);
@@ -301,6 +375,7 @@ proptest! {
             }
             check_fan_out(&a, &cmd, &out_a)?;
             check_tables(&a)?;
+            check_fences(&a, false)?;
             if i % 16 == 15 {
                 check_paths(&a)?;
             }
@@ -313,5 +388,8 @@ proptest! {
         if let Some(r) = &restored {
             prop_assert!(r.same_as(&a));
         }
+        acknowledge_everything(&mut a);
+        check_tables(&a)?;
+        check_fences(&a, true)?;
     }
 }

@@ -3,7 +3,9 @@
 
 use std::net::Ipv4Addr;
 
-use alkaid_model::table::{EndpointEntry, LocalEndpoint, NetworkEntry, PeerEntry, VpcEntry};
+use alkaid_model::table::{
+    EndpointEntry, FenceEntry, LocalEndpoint, NetworkEntry, PeerEntry, VpcEntry,
+};
 use alkaid_model::{EndpointKey, Ipv4Cidr, MacAddr, RowKey, RowValue, Vni};
 use alkaid_proto::v1 as pb;
 
@@ -66,6 +68,9 @@ impl TryFrom<&pb::RowKey> for Key {
                 K::Peer(ip) => RowKey::Peer {
                     ip: Ipv4Addr::from(*ip),
                 },
+                K::Fence(ip) => RowKey::Fence {
+                    ip: Ipv4Addr::from(*ip),
+                },
             },
         ))
     }
@@ -90,6 +95,7 @@ impl From<&Key> for pb::RowKey {
             }),
             RowKey::Vpc { vni } => K::Vpc(vni.get()),
             RowKey::Peer { ip } => K::Peer(u32::from(*ip)),
+            RowKey::Fence { ip } => K::Fence(u32::from(*ip)),
         };
         pb::RowKey { key: Some(key) }
     }
@@ -137,6 +143,7 @@ impl TryFrom<&pb::Row> for Row {
             (RowKey::Peer { .. }, V::Peer(v)) => RowValue::Peer(PeerEntry {
                 mac: mac6("row.peer.mac", &v.mac)?,
             }),
+            (RowKey::Fence { .. }, V::Fence(_)) => RowValue::Fence(FenceEntry {}),
             _ => return Err(invalid("row.value", "its kind does not match the key's")),
         };
         Ok(Row(key, value))
@@ -172,6 +179,7 @@ impl From<&Row> for pb::Row {
             RowValue::Peer(v) => V::Peer(pb::PeerEntry {
                 mac: v.mac.0.to_vec(),
             }),
+            RowValue::Fence(_) => V::Fence(pb::FenceEntry {}),
         };
         pb::Row {
             key: Some(pb::RowKey::from(&Key(r.0.clone()))),
