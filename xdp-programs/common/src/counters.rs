@@ -113,7 +113,9 @@ counter_enum!(
         NoTxPort = 19 => "no_tx_port",
         /// agent: ARP that is not an Ethernet/IPv4 request, or asks for the sender's own address.
         ArpIgnored = 20 => "arp_ignored",
-        /// bpf_xdp_adjust_head failed (no headroom).
+        /// Encapsulation could not grow the frame: XDP, bpf_xdp_adjust_head failed (no
+        /// headroom); TC, bpf_skb_adjust_room refused (no memory for a new head, or a GSO
+        /// skb of a type other than TCP or UDP_L4, e.g. SCTP, or one already encapsulated).
         NoHeadroom = 21 => "no_headroom",
         /// transit: a STALE bounce-back that is not for us (option data is not our IP, or the
         /// inner source is not one of our endpoints).

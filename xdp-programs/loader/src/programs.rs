@@ -359,6 +359,28 @@ impl Programs {
     /// comes in on `lo` (ifindex 1). `action` in the result is the TC verdict (`TC_ACT_OK` 0,
     /// `TC_ACT_SHOT` 2, `TC_ACT_REDIRECT` 7).
     pub fn test_run_tc(&self, prog: TcProg, packet: &[u8], repeat: u32) -> Result<RunResult> {
+        self.test_run_tc_ctx(prog, packet, None, repeat)
+    }
+
+    /// [`Programs::test_run_tc`] over a GSO skb: `gso_size` (payload bytes per segment, not 0)
+    /// set through the `__sk_buff` context, as a pod's TSO/GSO super-frame arrives. The kernel
+    /// lets a test run set `gso_size` and `gso_segs` but not the skb's `gso_type`, so the
+    /// program sees a GSO skb of no type: helpers that check the type (`bpf_skb_adjust_room`
+    /// grows only TCP and, with FIXED_GSO, UDP_L4 GSO skbs) refuse it.
+    pub fn test_run_tc_gso(&self, prog: TcProg, packet: &[u8], gso_size: u32) -> Result<RunResult> {
+        let segs = u32::try_from(packet.len())
+            .unwrap_or(u32::MAX)
+            .div_ceil(gso_size.max(1));
+        self.test_run_tc_ctx(prog, packet, Some(&skb_ctx(gso_size, segs)), 1)
+    }
+
+    fn test_run_tc_ctx(
+        &self,
+        prog: TcProg,
+        packet: &[u8],
+        ctx: Option<&[u8]>,
+        repeat: u32,
+    ) -> Result<RunResult> {
         let name = prog.name();
         let cls: &SchedClassifier = self
             .ebpf
@@ -370,6 +392,7 @@ impl Programs {
         let opts = TestRunOptions {
             data_in: Some(packet),
             data_out: Some(&mut out),
+            ctx_in: ctx,
             repeat: repeat.max(1),
             ..TestRunOptions::default()
         };
@@ -395,6 +418,21 @@ impl Programs {
         repeat: u32,
     ) -> Result<RunResult> {
         self.test_run_named(prog.name(), packet, ingress_ifindex, repeat)
+    }
+
+    /// [`Programs::test_run`] with `meta` in front of the frame as its XDP metadata (a
+    /// multiple of 4 bytes). test_run puts the frame 256 bytes into its buffer and takes the
+    /// metadata out of that headroom, so the program has less room to prepend: kernel 6.18
+    /// took up to 216 bytes (the headroom minus the 40-byte `struct xdp_frame`); older kernels
+    /// capped XDP metadata at 32. The result's data is the frame without the metadata.
+    pub fn test_run_with_meta(
+        &self,
+        prog: Prog,
+        meta: &[u8],
+        packet: &[u8],
+        ingress_ifindex: Option<u32>,
+    ) -> Result<RunResult> {
+        self.test_run_meta(prog.name(), meta, packet, ingress_ifindex, 1)
     }
 
     /// Loads the bench harness programs (`bench_agent`, `bench_transit`: the real program, then
@@ -452,8 +490,8 @@ impl Programs {
         self.test_run_meta(name, &[], packet, ingress_ifindex, repeat)
     }
 
-    /// BPF_PROG_TEST_RUN of `name` over `meta` (XDP metadata: a multiple of 4 bytes, at most
-    /// 32) followed by `packet`.
+    /// BPF_PROG_TEST_RUN of `name` over `meta` (XDP metadata: a multiple of 4 bytes, see
+    /// [`Programs::test_run_with_meta`]) followed by `packet`.
     fn test_run_meta(
         &self,
         name: &'static str,
@@ -500,6 +538,21 @@ impl Programs {
             duration: r.duration,
         })
     }
+}
+
+/// Size of `struct __sk_buff` (uapi/linux/bpf.h), and the offsets of the two fields
+/// [`skb_ctx`] sets (after `tstamp` at 152 and `wire_len` at 160; `sk` sits between them).
+const SKB_CTX_LEN: usize = 192;
+const SKB_GSO_SEGS: usize = 164;
+const SKB_GSO_SIZE: usize = 176;
+
+/// A `struct __sk_buff` for BPF_PROG_TEST_RUN with `gso_size` and `gso_segs` set, every other
+/// field zero (the kernel refuses non-zero bytes in the fields a caller may not set).
+fn skb_ctx(gso_size: u32, gso_segs: u32) -> [u8; SKB_CTX_LEN] {
+    let mut c = [0u8; SKB_CTX_LEN];
+    c[SKB_GSO_SEGS..SKB_GSO_SEGS + 4].copy_from_slice(&gso_segs.to_ne_bytes());
+    c[SKB_GSO_SIZE..SKB_GSO_SIZE + 4].copy_from_slice(&gso_size.to_ne_bytes());
+    c
 }
 
 /// The bench harness wrapper of `prog` (`pass` has none: it is its own).
