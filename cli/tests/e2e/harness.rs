@@ -190,6 +190,11 @@ impl Lab {
         self.json(&["lab", "tables", droplet])
     }
 
+    /// A verdict or drop counter of `droplet`'s data plane (summed over CPUs).
+    pub fn counter(&self, droplet: &str, name: &str) -> u64 {
+        self.tables(droplet)["counters"][name].as_u64().unwrap_or(0)
+    }
+
     /// Droplet names.
     pub fn droplets(&self) -> Vec<String> {
         let s = self.json(&["lab", "status"]);

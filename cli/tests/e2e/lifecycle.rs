@@ -196,6 +196,72 @@ fn stop_a_bouncers_droplet_and_recover() {
     lab.ok(&["lab", "droplet", "start", &b]);
 }
 
+/// A droplet that stops cannot bounce stale direct paths back, so the control plane fences
+/// it: every droplet that learned a direct path to it drops the path (instead of tunnelling
+/// into the void until the LRU evicts it), and the fence goes when the droplet returns.
+#[test]
+fn a_stopped_droplet_is_fenced_and_senders_drop_their_paths_to_it() {
+    let lab = lab_or_skip!("fence", 3);
+    lab.apply_ok(&vpc_yaml(
+        "blue",
+        "10.9.0.0/16",
+        1,
+        &[("a", "10.9.1.0/24", 1)],
+    ));
+    let v = vni(&lab, "blue");
+    let b = wait_for("a bouncer", Duration::from_secs(20), || {
+        lab.get("subnet", "a")["status"]["bouncers"][0]
+            .as_str()
+            .map(String::from)
+    });
+    let hosts: Vec<String> = lab.droplets().into_iter().filter(|d| *d != b).collect();
+    let (sender, gone) = (&hosts[0], &hosts[1]);
+    let gone_ip = lab.get("droplet", gone)["spec"]["ip"]
+        .as_str()
+        .expect("droplet ip")
+        .to_string();
+    let x = lab.pod("x", sender, "blue", "a");
+    let y = lab.pod("y", gone, "blue", "a");
+    lab.assert_pair(("x", &ip(&x)), ("y", &ip(&y)));
+    // The replies taught the sender's droplet a direct path to y's droplet.
+    let paths_to_gone = || {
+        lab.tables(sender)["rows"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|r| {
+                r["map"] == "DIRECT_PATH"
+                    && r["vni"].as_u64() == Some(v)
+                    && r["dropletIp"].as_str() == Some(gone_ip.as_str())
+            })
+            .count()
+    };
+    wait_for(
+        "a direct path to y's droplet",
+        Duration::from_secs(10),
+        || {
+            let _ = lab.ping("x", &ip(&y));
+            (paths_to_gone() > 0).then_some(())
+        },
+    );
+    lab.ok(&["lab", "droplet", "stop", gone]);
+    let start = Instant::now();
+    wait_for(
+        "the sender's direct paths to the stopped droplet dropped",
+        Duration::from_secs(30),
+        || (paths_to_gone() == 0).then_some(()),
+    );
+    eprintln!(
+        "paths to {gone} dropped {:?} after the stop",
+        start.elapsed()
+    );
+    lab.ok(&["lab", "droplet", "start", gone]);
+    wait_for("the droplet Ready again", Duration::from_secs(30), || {
+        (lab.get("droplet", gone)["status"]["phase"] == "Ready").then_some(())
+    });
+    lab.assert_pair(("x", &ip(&x)), ("y", &ip(&y)));
+}
+
 /// Stop the operator leader: pods created afterwards work, and the stopped operator, started
 /// again, gets its ports back (they lie outside the kernel's ephemeral range, so no outgoing
 /// connection took one meanwhile) and runs.

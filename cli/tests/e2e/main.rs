@@ -30,14 +30,51 @@ fn same_droplet_and_bouncer_local() {
     lab.assert_pair(("a", &ip(&a)), ("c", &ip(&c))); // different droplets, bouncer local to a
 }
 
-/// Pods on two droplets, the subnet's bouncer on a third.
+/// Pods on two droplets, the subnet's bouncer on a third. After the first packets the pair
+/// talks droplet to droplet: the bouncer retargets nothing more while both droplets
+/// encapsulate every further packet straight to the other (their counters prove it), though
+/// only the bouncer was given either droplet's underlay MAC.
 #[test]
 fn different_droplets_bouncer_remote() {
     let lab = lab_or_skip!("remote", 3);
-    let (_, others) = one_bouncer(&lab, "10.11");
+    let (bouncer, others) = one_bouncer(&lab, "10.11");
     let c = lab.pod("c", &others[0], "blue", "blue-a");
     let d = lab.pod("d", &others[1], "blue", "blue-a");
     lab.assert_pair(("c", &ip(&c)), ("d", &ip(&d)));
+
+    let counters = || {
+        (
+            lab.counter(&bouncer, "bouncer_retarget"),
+            lab.counter(&others[0], "encap_direct"),
+            lab.counter(&others[1], "encap_direct"),
+        )
+    };
+    let before = counters();
+    let pings = 20;
+    let out = lab.ok(&[
+        "lab",
+        "exec",
+        "c",
+        "--",
+        "ping",
+        "-c",
+        "20",
+        "-i",
+        "0.05",
+        "-W",
+        "1",
+        &ip(&d),
+    ]);
+    assert!(out.contains("20 received"), "{out}");
+    let after = counters();
+    assert_eq!(
+        after.0, before.0,
+        "the bouncer retargeted packets of a pair that already talks directly"
+    );
+    assert!(
+        after.1 >= before.1 + pings && after.2 >= before.2 + pings,
+        "requests and replies not all sent droplet to droplet: {before:?} -> {after:?}"
+    );
 }
 
 /// VPC `blue` with one one-bouncer subnet in `PREFIX.0.0/16`: (bouncer, other droplets).

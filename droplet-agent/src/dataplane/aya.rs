@@ -19,8 +19,9 @@ use alkaid_model::table::{EndpointEntry, NetworkEntry, PeerEntry, VpcEntry};
 use alkaid_model::{Ipv4Cidr, MacAddr, RowKey, RowValue, Table, Vni};
 use alkaid_xdp::{Listing, MapSizes, Mode, Prog, Programs, TcProg};
 use alkaid_xdp_common::{
-    AgentEndpoint, CONFIG_F_TC_DECAP, Config, ENDPOINT_F_LOCAL, EndpointKey, EndpointValue,
-    MAX_BOUNCERS, MAX_DIVIDERS, NetworkValue, VpcValue, ip, ip_octets, network_prefix_len,
+    AgentEndpoint, CONFIG_F_TC_AGENT, CONFIG_F_TC_DECAP, Config, ENDPOINT_F_LOCAL, EndpointKey,
+    EndpointValue, MAX_BOUNCERS, MAX_DIVIDERS, NetworkValue, VpcValue, ip, ip_octets,
+    network_prefix_len,
 };
 use tracing::warn;
 
@@ -131,10 +132,11 @@ impl AyaDataplane {
         };
         let transit_tc = links.join("transit_tc");
         if !tc {
-            // Local deliveries back in XDP before `transit_tc` goes (a hook switch).
+            // Local deliveries back in XDP before `transit_tc` goes (a hook switch); XDP
+            // `agent` hands frames needing neighbour resolution to `agent_tc` behind it.
             progs
                 .maps_mut()
-                .set_config(&config(0))
+                .set_config(&config(CONFIG_F_TC_AGENT))
                 .map_err(dp_err("write config"))?;
             let _ = std::fs::remove_file(&transit_tc);
         }
@@ -551,25 +553,25 @@ impl Dataplane for AyaDataplane {
         self.with(|inner| {
             let (xdp_link, tc_link) = endpoint_links(&inner.cfg, &ep.host_ifname);
             let mode = inner.cfg.endpoint_mode;
-            // The other hook's link (a hook switch across a restart) goes only once this
-            // one is attached: never a moment without a program.
-            let stale = match inner.cfg.endpoint_hook {
+            // `agent_tc` runs with either hook: alone, or behind XDP `agent` as its slow path
+            // (frames whose next hop only the kernel can resolve, `CONFIG_F_TC_AGENT`). An
+            // XDP link left by the other hook (a switch across a restart) goes only once
+            // `agent_tc` is attached: never a moment without a program.
+            inner
+                .progs
+                .attach_tc_pinned(TcProg::Agent, &ep.host_ifname, &tc_link)
+                .map_err(dp_err("attach agent_tc"))?;
+            match inner.cfg.endpoint_hook {
                 EndpointHook::Tc => {
-                    inner
-                        .progs
-                        .attach_tc_pinned(TcProg::Agent, &ep.host_ifname, &tc_link)
-                        .map_err(dp_err("attach agent_tc"))?;
-                    xdp_link
+                    let _ = std::fs::remove_file(xdp_link);
                 }
                 EndpointHook::Xdp => {
                     inner
                         .progs
                         .attach_pinned(Prog::Agent, ep.host_ifindex, mode, &xdp_link)
                         .map_err(dp_err("attach agent"))?;
-                    tc_link
                 }
-            };
-            let _ = std::fs::remove_file(stale);
+            }
             let maps = inner.progs.maps_mut();
             maps.add_tx_port(ep.host_ifindex)
                 .map_err(dp_err("add tx port"))?;

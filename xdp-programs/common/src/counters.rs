@@ -56,7 +56,9 @@ counter_enum!(
         Decap = 9 => "decap",
         /// transit: a direct path was learned or refreshed from the return-to-sender option.
         LearnDirectPath = 10 => "learn_direct_path",
-        /// transit (XDP) with `CONFIG_F_TC_DECAP`: local delivery left to `transit_tc`.
+        /// XDP left the frame to the TC program behind it: transit with `CONFIG_F_TC_DECAP`,
+        /// a local delivery (for `transit_tc`); agent with `CONFIG_F_TC_AGENT`, a direct path
+        /// whose next-hop MAC only the kernel can resolve (for `agent_tc`).
         PassToTc = 11 => "pass_to_tc",
         /// transit: a packet sent over a direct path (RTS_DIRECT) for an endpoint not hosted
         /// here: turned around to its sender as a STALE bounce-back (same bytes, new outer
@@ -65,6 +67,10 @@ counter_enum!(
         /// transit: a STALE bounce-back for one of our endpoints: DIRECT_PATH (vni, inner dst)
         /// deleted and the frame re-sent to a bouncer of the endpoint's subnet.
         StaleResend = 13 => "stale_resend",
+        /// agent (TC): encapsulated over a direct path to a droplet whose MAC no PEERS row,
+        /// default or learned packet gave; `bpf_redirect_neigh` has the kernel resolve it
+        /// (ARP on a flat underlay, the gateway on a routed one) and transmit.
+        EncapNeigh = 14 => "encap_neigh",
     }
 );
 

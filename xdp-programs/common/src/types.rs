@@ -332,6 +332,12 @@ const _: () = assert!(size_of::<NetworkRecord>() == 168 && align_of::<NetworkRec
 /// passes them up (verdict `pass_to_tc`) and keeps only the retarget paths.
 pub const CONFIG_F_TC_DECAP: u32 = 1;
 
+/// [`Config::flags`]: `agent_tc` runs behind XDP `agent` on every endpoint veth, so XDP can
+/// pass it (verdict `pass_to_tc`) the frames whose next hop only the kernel can resolve: a
+/// direct path to a droplet with no known MAC, sent by `bpf_redirect_neigh` (verdict
+/// `encap_neigh`). Without it such frames go through a bouncer.
+pub const CONFIG_F_TC_AGENT: u32 = 2;
+
 /// Value of CONFIG[0]: this droplet.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]

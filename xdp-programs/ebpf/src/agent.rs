@@ -7,7 +7,11 @@
 //!    packet, this one; the endpoint comes from its AGENT_SLOTS slot, an inlined array access,
 //!    and the row caches the droplet's MAC), with the
 //!    RTS_DIRECT option type so a droplet that no longer hosts the destination bounces it back
-//!    (see `transit`). A row without a usable MAC is skipped (next steps), never a drop.
+//!    (see `transit`). A row whose droplet MAC nothing here knows (learned from a packet
+//!    that came through a bouncer, no PEERS row) is sent through the kernel's neighbour
+//!    resolution: `agent_tc` by `bpf_redirect_neigh`, XDP `agent` by passing the frame to
+//!    `agent_tc` behind it (`CONFIG_F_TC_AGENT`); without that, skipped (next steps), never a
+//!    drop.
 //! 2. ENDPOINTS row flagged LOCAL -> rewrite Ethernet, redirect into its veth.
 //! 3. ENDPOINTS row (this droplet bounces that subnet) -> encapsulate to its droplet.
 //! 4. A bouncer of the endpoint's subnet by flow hash, from the list the loader keeps in the
@@ -21,9 +25,9 @@
 use alkaid_xdp_common::{
     hash::{flow_hash, pick},
     wire::{ETH_LEN, ETH_P_ARP, ETH_P_IPV4, IPPROTO_TCP, IPPROTO_UDP, OVERHEAD},
-    Config, DropReason, Verdict, ENDPOINT_F_LOCAL, MAX_BOUNCERS,
+    Config, DropReason, Verdict, CONFIG_F_TC_AGENT, ENDPOINT_F_LOCAL, MAX_BOUNCERS,
 };
-use aya_ebpf::programs::XdpContext;
+use aya_ebpf::{bindings::xdp_action, programs::XdpContext};
 
 use crate::{
     arp, geneve, maps,
@@ -53,10 +57,14 @@ pub enum Egress {
 /// Outer header parameters of an encapsulation.
 pub struct Encap {
     pub target: u32,
+    /// Outer destination MAC; zero with `neigh`.
     pub mac: [u8; 6],
     pub vni: u32,
     pub hash: u32,
     pub verdict: Verdict,
+    /// Over a direct path to a droplet whose MAC nothing here knows: the kernel resolves it
+    /// (TC: `bpf_redirect_neigh`; XDP: passed to `agent_tc`).
+    pub neigh: bool,
 }
 
 /// Inner 5-tuple hash. Fragments and other protocols hash with ports 0 so every piece of a
@@ -77,7 +85,8 @@ pub fn l4_hash<P: Packet>(ctx: &P, ip_off: usize, ip: &Ipv4Hdr, ihl: usize) -> u
 fn try_run(ctx: &XdpContext) -> Result<u32, DropReason> {
     let cfg = maps::config().ok_or(DropReason::NoConfig)?;
     let ifindex = ctx.ingress_ifindex() as u32;
-    let egress = decide(ctx, ifindex, cfg, |ctx, _, _| {
+    let neigh = cfg.flags & CONFIG_F_TC_AGENT != 0;
+    let egress = decide(ctx, ifindex, cfg, neigh, |ctx, _, _| {
         (parse::frame_len(ctx) - ETH_LEN) as u32
     })?;
     match egress {
@@ -99,6 +108,11 @@ fn try_run(ctx: &XdpContext) -> Result<u32, DropReason> {
             stats::verdict(Verdict::LocalDeliver);
             Ok(action)
         }
+        Egress::Encap(e) if e.neigh => {
+            // Untouched, for `agent_tc` behind us: only the kernel can resolve the next hop.
+            stats::verdict(Verdict::PassToTc);
+            Ok(xdp_action::XDP_PASS)
+        }
         Egress::Encap(e) => {
             geneve::encap(ctx, &geneve::outer(cfg, &e, parse::frame_len(ctx)))?;
             let action = maps::TX_PORTS
@@ -111,13 +125,15 @@ fn try_run(ctx: &XdpContext) -> Result<u32, DropReason> {
 }
 
 /// The `agent` decision, shared by XDP and TC: anti-spoofing, ARP, MTU, next hop. `ifindex`
-/// is the host veth the frame came in on; `segment_len(ctx, ip, ihl)` is the largest IP packet
-/// this frame will be on the wire (the frame itself in XDP; a GSO segment in TC).
+/// is the host veth the frame came in on; `neigh` says whether the caller can have the kernel
+/// resolve a next hop's MAC (see [`Encap::neigh`]); `segment_len(ctx, ip, ihl)` is the largest
+/// IP packet this frame will be on the wire (the frame itself in XDP; a GSO segment in TC).
 #[inline(always)]
 pub fn decide<P: Packet>(
     ctx: &P,
     ifindex: u32,
     cfg: &Config,
+    neigh: bool,
     segment_len: impl FnOnce(&P, &Ipv4Hdr, usize) -> u32,
 ) -> Result<Egress, DropReason> {
     let rec = maps::agent_endpoint(ifindex).ok_or(DropReason::NoEndpoint)?;
@@ -146,11 +162,25 @@ pub fn decide<P: Packet>(
     let vni = ep.vni;
     let hash = l4_hash(ctx, ETH_LEN, &ip, ihl);
 
-    // A direct path whose droplet MAC is unknown (a control-plane row, no PEERS row) is not
-    // usable: go through a bouncer as if it were absent, never drop.
+    // A direct path to a droplet whose MAC nothing here knows (learned from a packet that
+    // came through a bouncer, with no PEERS row for its droplet) goes through the kernel's
+    // neighbour resolution where the caller has it, else through a bouncer as if it were
+    // absent; never dropped.
     let direct = maps::direct_path(vni, dst)
-        .and_then(|p| Some((p.droplet_ip, maps::hop_mac(cfg, p.droplet_ip, &p.mac)?)));
-    let (target, cached_mac, verdict) = if let Some((ip, mac)) = direct {
+        .map(|p| (p.droplet_ip, maps::hop_mac(cfg, p.droplet_ip, &p.mac)));
+    if let Some((target, None)) = direct {
+        if neigh && target != cfg.droplet_ip && target != 0 {
+            return Ok(Egress::Encap(Encap {
+                target,
+                mac: [0; 6],
+                vni,
+                hash,
+                verdict: Verdict::EncapNeigh,
+                neigh: true,
+            }));
+        }
+    }
+    let (target, cached_mac, verdict) = if let Some((ip, Some(mac))) = direct {
         (ip, mac, Verdict::EncapDirect)
     } else if let Some(d) = maps::endpoint(vni, dst) {
         if d.ep.flags & ENDPOINT_F_LOCAL != 0 {
@@ -186,5 +216,6 @@ pub fn decide<P: Packet>(
         vni,
         hash,
         verdict,
+        neigh: false,
     }))
 }

@@ -38,7 +38,7 @@ pub fn outer(cfg: &Config, e: &Encap, inner_len: usize) -> Outer {
     let udp_len = ip_len.wrapping_sub(IPV4_LEN as u16);
     // Over a learned direct path the option says so: a droplet that no longer hosts the
     // destination then bounces the packet back (see `transit`).
-    let opt_type = if matches!(e.verdict, Verdict::EncapDirect) {
+    let opt_type = if matches!(e.verdict, Verdict::EncapDirect | Verdict::EncapNeigh) {
         OPT_TYPE_RTS_DIRECT
     } else {
         OPT_TYPE_RTS

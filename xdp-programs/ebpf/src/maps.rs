@@ -176,11 +176,13 @@ pub fn direct_path(vni: u32, ip: u32) -> Option<DirectPathValue> {
 }
 
 /// Learns or refreshes (vni, ip) -> droplet; writes only when the row changes (in the steady
-/// state no lookup at all: [`direct_path`] answers from DP_CACHE). The row caches the droplet's outer MAC: PEERS (or the default
-/// MAC) if it has one, else `direct_mac`, the outer source MAC of a packet that came straight
-/// from that droplet (no PEERS row is needed for a learned path). With neither, nothing usable
-/// can be learned: a row pointing elsewhere is stale (the endpoint moved) and is removed, so
-/// replies go through a bouncer.
+/// state no lookup at all: [`direct_path`] answers from DP_CACHE). The row caches the droplet's
+/// outer MAC: PEERS (or the default MAC) if it has one, else `direct_mac`, the outer source MAC
+/// of a packet that came straight from that droplet (no PEERS row is needed for a learned
+/// path). With neither (the first packets between two droplets come through a bouncer, and
+/// only bouncers and dividers get PEERS rows) the row is learned with a zero MAC: the sender
+/// has the kernel resolve it, the reply then arrives straight from that droplet, and both ends
+/// learn each other's MAC from it.
 #[inline(always)]
 pub fn learn_direct_path(
     cfg: &Config,
@@ -190,25 +192,18 @@ pub fn learn_direct_path(
     direct_mac: Option<[u8; 6]>,
 ) -> bool {
     let key = EndpointKey { vni, ip };
-    let cur = direct_path(vni, ip);
-    if let Some(cur) = cur {
-        if cur.droplet_ip == droplet_ip && cur.mac != [0u8; 6] {
+    let mac = peer_mac(cfg, droplet_ip).or(direct_mac);
+    if let Some(cur) = direct_path(vni, ip) {
+        // Nothing new: same droplet, and no MAC where it has one or none to add.
+        if cur.droplet_ip == droplet_ip && (cur.mac != [0u8; 6] || mac.is_none()) {
             return false;
         }
     }
-    let Some(mac) = peer_mac(cfg, droplet_ip).or(direct_mac) else {
-        if let Some(cur) = cur {
-            if cur.droplet_ip != droplet_ip {
-                let _ = DIRECT_PATH.remove(&key);
-                direct_path_changed();
-            }
-        }
-        return false;
-    };
     let v = DirectPathValue {
         droplet_ip,
         flags: alkaid_xdp_common::DIRECT_PATH_F_LEARNED,
-        mac,
+        // Zero: the sender's `agent` has the kernel resolve it (see `agent::Encap::neigh`).
+        mac: mac.unwrap_or([0; 6]),
         _pad: [0; 2],
     };
     let learned = DIRECT_PATH.insert(&key, &v, 0).is_ok();

@@ -6,7 +6,8 @@
 //!   MTU check looks at the GSO segment size, not the super-frame. Encapsulation grows room with
 //!   `bpf_skb_adjust_room` as a UDP tunnel carrying Ethernet ([`crate::geneve::encap_tc`]), so
 //!   the kernel segments the inner TCP after encapsulation; then `bpf_redirect` to the underlay
-//!   NIC. ARP replies go back out of the same veth; same-droplet peers are reached with
+//!   NIC, or `bpf_redirect_neigh` over a direct path to a droplet whose MAC is not known here
+//!   (the kernel resolves it; also the slow path of XDP `agent`, which passes such frames up). ARP replies go back out of the same veth; same-droplet peers are reached with
 //!   `bpf_redirect_peer` (straight into the peer pod's netns).
 //! - `transit_tc` on the underlay NIC: the same decision as `transit`
 //!   ([`crate::transit::decide`]); local delivery shrinks the outer headers with
@@ -25,7 +26,7 @@ use aya_ebpf::{
         bpf_adj_room_mode::BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_DECAP_L3_IPV4,
         BPF_F_ADJ_ROOM_FIXED_GSO, TC_ACT_OK,
     },
-    helpers::{bpf_redirect, bpf_redirect_peer},
+    helpers::{bpf_redirect, bpf_redirect_neigh, bpf_redirect_peer},
     programs::TcContext,
 };
 
@@ -53,6 +54,15 @@ fn redirect(ifindex: u32) -> i32 {
     unsafe { bpf_redirect(ifindex, 0) as i32 }
 }
 
+/// Out of `ifindex` with the Ethernet header the kernel's FIB and neighbour tables give the
+/// outer destination (it resolves the MAC, by ARP if need be, and queues meanwhile).
+#[inline(always)]
+fn redirect_neigh(ifindex: u32) -> i32 {
+    // SAFETY: a helper call with no neighbour parameters (null, length 0): the kernel looks the
+    // outer IPv4 destination up itself.
+    unsafe { bpf_redirect_neigh(ifindex, core::ptr::null_mut(), 0, 0) as i32 }
+}
+
 #[inline(always)]
 fn redirect_peer(ifindex: u32) -> i32 {
     // SAFETY: a helper call with plain integer arguments; only valid at TC ingress, which is
@@ -76,7 +86,7 @@ fn try_agent(ctx: &TcContext) -> Result<i32, DropReason> {
     // SAFETY: the context the kernel passed to this invocation.
     let (ifindex, gso_size) = unsafe { ((*ctx.skb.skb).ifindex, (*ctx.skb.skb).gso_size) };
     let len = ctx.len();
-    let egress = agent::decide(ctx, ifindex, cfg, |ctx, ip: &Ipv4Hdr, ihl| {
+    let egress = agent::decide(ctx, ifindex, cfg, true, |ctx, ip: &Ipv4Hdr, ihl| {
         if gso_size == 0 {
             return len - ETH_LEN as u32;
         }
@@ -102,7 +112,11 @@ fn try_agent(ctx: &TcContext) -> Result<i32, DropReason> {
         Egress::Encap(e) => {
             geneve::encap_tc(ctx, &geneve::outer(cfg, &e, len as usize))?;
             stats::verdict(e.verdict);
-            Ok(redirect(cfg.underlay_ifindex))
+            Ok(if e.neigh {
+                redirect_neigh(cfg.underlay_ifindex)
+            } else {
+                redirect(cfg.underlay_ifindex)
+            })
         }
     }
 }
