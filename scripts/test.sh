@@ -13,6 +13,10 @@ export PATH="$HOME/.cargo/bin:$PATH"
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "warning: not root: the privileged suites (XDP, network namespaces) will fail or skip" >&2
+else
+  # As root (CI) every privileged test must run: one that would skip fails instead, so a
+  # missing setup step (bpffs, the eBPF object, a sibling binary) cannot pass as a skip.
+  export ALKAID_REQUIRE_PRIVILEGED=1
 fi
 
 step() { printf '\n==> %s\n' "$*"; }

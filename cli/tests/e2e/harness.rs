@@ -36,6 +36,17 @@ pub fn unavailable() -> Option<String> {
     None
 }
 
+/// A privileged test that cannot run here prints why and passes, unless
+/// `ALKAID_REQUIRE_PRIVILEGED` is set (scripts/test.sh sets it when run as root, as in CI):
+/// then it fails, so a missing setup step cannot pass as a skip.
+pub fn skip(why: &str) {
+    assert!(
+        std::env::var_os("ALKAID_REQUIRE_PRIVILEGED").is_none(),
+        "privileged test cannot run: {why} (ALKAID_REQUIRE_PRIVILEGED is set)"
+    );
+    eprintln!("SKIP: {why}");
+}
+
 /// A running lab, torn down on drop.
 pub struct Lab {
     /// Lab name.
@@ -48,7 +59,7 @@ macro_rules! lab_or_skip {
     ($name:expr, $droplets:expr) => {
         match crate::harness::unavailable() {
             Some(why) => {
-                eprintln!("SKIP {}: {why}", $name);
+                crate::harness::skip(&format!("{}: {why}", $name));
                 return;
             }
             None => crate::harness::Lab::up($name, $droplets),

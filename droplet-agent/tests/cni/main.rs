@@ -31,10 +31,21 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
+/// A privileged test that cannot run here prints why and passes, unless
+/// `ALKAID_REQUIRE_PRIVILEGED` is set (scripts/test.sh sets it when run as root, as in CI):
+/// then it fails, so a missing setup step cannot pass as a skip.
+fn skip(why: &str) {
+    assert!(
+        std::env::var_os("ALKAID_REQUIRE_PRIVILEGED").is_none(),
+        "privileged test cannot run: {why} (ALKAID_REQUIRE_PRIVILEGED is set)"
+    );
+    eprintln!("SKIP: {why}");
+}
+
 macro_rules! require_root {
     () => {
         if !is_root() {
-            eprintln!("skipped: needs root (netns, veth)");
+            skip("needs root (netns, veth)");
             return;
         }
     };

@@ -22,7 +22,7 @@ fn with_fence(of: &str) -> Table {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fence_drops_the_paths_to_its_droplet_and_survives_a_restart() {
     if let Some(why) = skip_reason() {
-        eprintln!("skipped: {why}");
+        super::skip(why);
         return;
     }
     let pid = std::process::id() % 100_000;

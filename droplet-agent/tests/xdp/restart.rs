@@ -136,7 +136,7 @@ async fn restart_switches_the_underlay_to_tc_alone_without_a_gap() {
 /// `underlay`: XDP mode on the underlay of the agent before and after the restart.
 async fn restart_case(hook: EndpointHook, underlay: [Option<alkaid_xdp::Mode>; 2], tag: &str) {
     if let Some(why) = skip_reason() {
-        eprintln!("skipped: {why}");
+        super::skip(why);
         return;
     }
     let pid = std::process::id() % 100_000;

@@ -17,7 +17,7 @@ use super::{Cleanup, desired, ip, skip_reason, veth};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_sync_removes_stray_rows_from_every_map() {
     if let Some(why) = skip_reason() {
-        eprintln!("skipped: {why}");
+        super::skip(why);
         return;
     }
     let pid = std::process::id() % 100_000;

@@ -90,9 +90,20 @@ impl World {
     }
 }
 
+/// A privileged test that cannot run here prints why and passes, unless
+/// `ALKAID_REQUIRE_PRIVILEGED` is set (scripts/test.sh sets it when run as root, as in CI):
+/// then it fails, so a missing setup step cannot pass as a skip.
+fn skip(why: &str) {
+    assert!(
+        std::env::var_os("ALKAID_REQUIRE_PRIVILEGED").is_none(),
+        "privileged test cannot run: {why} (ALKAID_REQUIRE_PRIVILEGED is set)"
+    );
+    eprintln!("SKIP: {why}");
+}
+
 fn scenario(tag: &str, v: Variant) {
     if !lab::is_root() {
-        eprintln!("SKIP: netns tests need root (CAP_BPF, CAP_NET_ADMIN, CAP_SYS_ADMIN)");
+        skip("netns tests need root (CAP_BPF, CAP_NET_ADMIN, CAP_SYS_ADMIN)");
         return;
     }
     let mut w = World::build(tag, v);
