@@ -15,9 +15,13 @@
 //! direct path first, so measured traffic goes D1 -> D2. Per setup and round: TCP single-stream
 //! throughput (iperf3, 3 s), 64-byte UDP packets/s received (iperf3 -u -l 64 -b 0, 3 s), and
 //! TCP request/response latency (1-byte ping-pong over one connection with TCP_NODELAY, in
-//! this process, 2000 round trips or 3 s; its threads are left to the scheduler, see below). Figures are medians of `ROUNDS` rounds, rounds
-//! interleaved across setups so background load hits them alike. Prints `BENCH` lines and
-//! ratios against `vxlan`. `POD_TO_POD_SETUPS=tc,vxlan` measures only the setups named.
+//! this process, 2000 round trips or 3 s; its threads are left to the scheduler, see below).
+//! Figures are medians of `POD_TO_POD_ROUNDS` rounds (default 7), rounds interleaved across
+//! setups so background load hits them alike. Ratios against `vxlan` are paired: each round's
+//! figure over VXLAN's in the same round (seconds apart), then the median of those, with
+//! their range; on these noisy machines that is steadier than a ratio of two medians taken
+//! minutes apart. Prints `BENCH` lines. `POD_TO_POD_SETUPS=tc,vxlan` measures only the setups
+//! named.
 
 #[path = "../tests/netns/lab.rs"]
 #[allow(dead_code, reason = "shared with the netns tests")]
@@ -40,7 +44,13 @@ use alkaid_xdp::Programs;
 use lab::{Droplet, Lab, Pod, ip};
 use overlay::Variant;
 
-const ROUNDS: usize = 5;
+const DEFAULT_ROUNDS: usize = 7;
+/// (name, unit, decimals) of each figure, in the order measured.
+const METRICS: [(&str, &str, usize); 3] = [
+    ("tcp", "Gbit/s", 2),
+    ("udp64", "pps", 0),
+    ("tcp_rr", "us", 1),
+];
 /// iperf3 client and server pinned to different CPUs, the same for every setup (a sender
 /// wandering between CPUs was the largest source of run-to-run spread).
 /// The request/response threads are not pinned: pinned apart, every round trip became two
@@ -366,35 +376,34 @@ fn main() {
                 .is_none_or(|o| o.split(',').any(|n| n == s.name))
         })
         .collect();
-    let mut tcp = vec![Vec::new(); setups.len()];
-    let mut udp = vec![Vec::new(); setups.len()];
-    let mut rr = vec![Vec::new(); setups.len()];
-    for round in 0..ROUNDS {
+    let rounds = std::env::var("POD_TO_POD_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .filter(|r| *r > 0)
+        .unwrap_or(DEFAULT_ROUNDS);
+    // Per setup, one [TCP Gbit/s, 64-byte UDP pps, TCP RR us] per round; None if a run failed.
+    let mut figures: Vec<Vec<[Option<f64>; 3]>> = vec![Vec::new(); setups.len()];
+    for round in 0..rounds {
         for (i, s) in setups.iter().enumerate() {
             let port = 5201 + (round * 10 + i) as u16;
-            if let Some(v) = tcp_gbps(s, port) {
-                tcp[i].push(v);
-            }
-            if let Some(v) = udp_pps(s, port + 100) {
-                udp[i].push(v);
-            }
-            if let Some(v) = tcp_rr_us(s, port + 200) {
-                rr[i].push(v);
-            }
+            let f = [
+                tcp_gbps(s, port),
+                udp_pps(s, port + 100),
+                tcp_rr_us(s, port + 200),
+            ];
             eprintln!(
                 "round {round} {}: tcp {:?} Gbit/s, udp64 {:?} pps, rr {:?} us",
-                s.name,
-                tcp[i].last(),
-                udp[i].last(),
-                rr[i].last()
+                s.name, f[0], f[1], f[2]
             );
+            figures[i].push(f);
         }
     }
-    let med = |v: &Vec<f64>| median(v.clone()).unwrap_or(f64::NAN);
     for (i, s) in setups.iter().enumerate() {
-        println!("BENCH pod_tcp_{} {:.2} Gbit/s", s.name, med(&tcp[i]));
-        println!("BENCH pod_udp64_{} {:.0} pps", s.name, med(&udp[i]));
-        println!("BENCH pod_tcp_rr_{} {:.1} us", s.name, med(&rr[i]));
+        for (m, (metric, unit, digits)) in METRICS.iter().enumerate() {
+            let v = median(figures[i].iter().filter_map(|f| f[m]).collect());
+            let v = v.unwrap_or(f64::NAN);
+            println!("BENCH pod_{metric}_{} {v:.digits$} {unit}", s.name);
+        }
     }
     let Some(vx) = setups.iter().position(|s| s.name == "vxlan") else {
         return;
@@ -403,20 +412,20 @@ fn main() {
         if i == vx {
             continue;
         }
-        println!(
-            "BENCH pod_tcp_{}_vs_vxlan {:.2} ratio",
-            s.name,
-            med(&tcp[i]) / med(&tcp[vx])
-        );
-        println!(
-            "BENCH pod_udp64_{}_vs_vxlan {:.2} ratio",
-            s.name,
-            med(&udp[i]) / med(&udp[vx])
-        );
-        println!(
-            "BENCH pod_tcp_rr_{}_vs_vxlan {:.2} ratio",
-            s.name,
-            med(&rr[i]) / med(&rr[vx])
-        );
+        for (m, (metric, _, _)) in METRICS.iter().enumerate() {
+            // Paired: this setup's round over VXLAN's same round.
+            let ratios: Vec<f64> = figures[i]
+                .iter()
+                .zip(&figures[vx])
+                .filter_map(|(a, b)| Some(a[m]? / b[m]?))
+                .collect();
+            let lo = ratios.iter().copied().fold(f64::NAN, f64::min);
+            let hi = ratios.iter().copied().fold(f64::NAN, f64::max);
+            let med = median(ratios).unwrap_or(f64::NAN);
+            let name = format!("pod_{metric}_{}_vs_vxlan", s.name);
+            println!("BENCH {name} {med:.2} ratio");
+            println!("BENCH {name}_min {lo:.2} ratio");
+            println!("BENCH {name}_max {hi:.2} ratio");
+        }
     }
 }
