@@ -74,7 +74,23 @@ pub struct LinkState {
     pub tx_checksum: bool,
     /// GRO on.
     pub gro: bool,
+    /// Which of [`POD_GSO_OFF`] are active.
+    pub unsupported_gso: Vec<String>,
 }
+
+/// Segmentation offloads a pod's interface must not offer: the TC encapsulation cannot carry
+/// GSO frames of a pod's own tunnel (the kernel will not describe a tunnel inside a tunnel)
+/// nor SCTP (`bpf_skb_adjust_room` segments TCP and UDP only), so with these off the pod's
+/// kernel segments such frames before they leave it. TCP and UDP keep their offloads.
+pub const POD_GSO_OFF: &[&str] = &[
+    "tx-udp_tnl-segmentation",
+    "tx-udp_tnl-csum-segmentation",
+    "tx-gre-segmentation",
+    "tx-gre-csum-segmentation",
+    "tx-ipxip4-segmentation",
+    "tx-ipxip6-segmentation",
+    "tx-sctp-segmentation",
+];
 
 /// Runs `f` with a netlink handle opened inside the network namespace at `netns`, on a
 /// dedicated thread that is the only one ever to enter it.
@@ -281,6 +297,11 @@ async fn configure_pod_side(h: &Handle, cfg: &VethConfig) -> Result<()> {
             source,
         })?;
     }
+    sys::set_features(&cfg.ifname, POD_GSO_OFF, false).map_err(|source| Error::Ethtool {
+        op: "tunnel and SCTP segmentation off",
+        ifname: cfg.ifname.clone(),
+        source,
+    })?;
     // Rule 1: frames XDP_REDIRECTed into the host end (native mode) are dropped unless the
     // peer, this end, has GRO on (or an XDP program).
     sys::set_gro(&cfg.ifname, true).map_err(|source| Error::Ethtool {
@@ -398,6 +419,7 @@ pub async fn inspect_here(h: &Handle, ifname: &str) -> Result<Option<LinkState>>
         routes,
         tx_checksum: sys::tx_checksum(ifname).unwrap_or(true),
         gro: sys::gro(ifname).unwrap_or(false),
+        unsupported_gso: sys::active_features(ifname, POD_GSO_OFF).unwrap_or_default(),
     }))
 }
 

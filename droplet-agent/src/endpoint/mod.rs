@@ -328,6 +328,10 @@ impl<A: Allocator, D: Dataplane> Endpoints<A, D> {
                 self.cfg.pod_tx_checksum_off && state.tx_checksum,
                 "tx checksum offload is on".to_string(),
             ),
+            (
+                !state.unsupported_gso.is_empty(),
+                format!("{} on", state.unsupported_gso.join(", ")),
+            ),
         ];
         if let Some((_, what)) = problems.into_iter().find(|(bad, _)| *bad) {
             return Err(fail(format!("{}: {what}", info.ifname)));

@@ -244,6 +244,27 @@ async fn add_check_del_roundtrip() {
         !st.tx_checksum,
         "tx checksum offload must be off in the pod"
     );
+    assert!(
+        st.unsupported_gso.is_empty(),
+        "segmentation the encapsulation cannot carry is on in the pod: {:?}",
+        st.unsupported_gso
+    );
+    // The names are real: the host end, which the agent leaves alone, still offers them.
+    let host_end = netlink::inspect(
+        Path::new("/proc/self/ns/net"),
+        &host_ifname(&h.container, "eth0"),
+    )
+    .await
+    .unwrap()
+    .expect("host end");
+    assert!(
+        host_end
+            .unsupported_gso
+            .iter()
+            .any(|f| f == "tx-udp_tnl-segmentation"),
+        "{:?}",
+        host_end.unsupported_gso
+    );
     let lo = netlink::inspect(h.ns.path(), "lo").await.unwrap().unwrap();
     assert!(lo.up);
     let host = netlink::connect(Path::new("/")).unwrap();
@@ -310,6 +331,24 @@ async fn check_detects_tampering() {
     assert!(v["msg"].as_str().unwrap().contains("mtu"), "{v}");
     assert_eq!(run_cni(&h.env("DEL"), &h.conf()).await.0, 0);
     h.nothing_changed().await;
+
+    // Tunnel segmentation turned back on in the pod (test scaffolding: the ethtool command).
+    assert_eq!(run_cni(&h.env("ADD"), &h.conf()).await.0, 0);
+    let on = std::process::Command::new("ip")
+        .args(["netns", "exec", h.ns.name(), "ethtool", "-K", "eth0"])
+        .args(["tx-udp_tnl-segmentation", "on"])
+        .status()
+        .expect("ethtool");
+    assert!(on.success());
+    let v = assert_error(&run_cni(&h.env("CHECK"), &h.conf()).await, 103);
+    assert!(
+        v["msg"]
+            .as_str()
+            .unwrap()
+            .contains("tx-udp_tnl-segmentation"),
+        "{v}"
+    );
+    assert_eq!(run_cni(&h.env("DEL"), &h.conf()).await.0, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -102,16 +102,32 @@ pub fn encap(ctx: &XdpContext, outer: &Outer) -> Result<(), DropReason> {
 /// outer lengths per segment: TSO/GSO survive encapsulation), then writes `outer` at 0 and the
 /// original Ethernet header behind it as the inner one. `gso_size` is kept (FIXED_GSO): the
 /// pod MTU already leaves room for the overhead.
+///
+/// A pod running a tunnel of its own (VXLAN, Geneve, GRE inside the pod) sends frames the
+/// kernel already marks encapsulated (for a checksum left to offload), and it refuses to
+/// describe a tunnel in a tunnel. Such a frame outside GSO still gets the room, without the
+/// description: its pending checksum's offsets count from the buffer's head and stay right,
+/// and nothing segments it. A GSO frame of a pod's own tunnel stays refused (segmenting it
+/// after our headers went on would go wrong on a real NIC): the agent turns tunnel
+/// segmentation off on pods' interfaces, so their kernel segments first.
 #[inline(always)]
-pub fn encap_tc(ctx: &TcContext, outer: &Outer) -> Result<(), DropReason> {
+pub fn encap_tc(ctx: &TcContext, outer: &Outer, gso_size: u32) -> Result<(), DropReason> {
     let inner_eth: Aligned<EthHdr> = parse::load(ctx, 0).ok_or(DropReason::EthTruncated)?;
     let flags = (BPF_F_ADJ_ROOM_FIXED_GSO
         | BPF_F_ADJ_ROOM_ENCAP_L3_IPV4
         | BPF_F_ADJ_ROOM_ENCAP_L4_UDP
         | BPF_F_ADJ_ROOM_ENCAP_L2_ETH) as u64
         | ((ETH_LEN as u64) << 56); // BPF_F_ADJ_ROOM_ENCAP_L2(inner MAC header length)
-    ctx.adjust_room(ENCAP_LEN as i32, BPF_ADJ_ROOM_MAC, flags)
-        .map_err(|_| DropReason::NoHeadroom)?;
+    if ctx
+        .adjust_room(ENCAP_LEN as i32, BPF_ADJ_ROOM_MAC, flags)
+        .is_err()
+    {
+        if gso_size != 0 {
+            return Err(DropReason::NoHeadroom);
+        }
+        ctx.adjust_room(ENCAP_LEN as i32, BPF_ADJ_ROOM_MAC, 0)
+            .map_err(|_| DropReason::NoHeadroom)?;
+    }
     write_outer(ctx, outer)?;
     parse::store_eth(ctx, ENCAP_LEN, &inner_eth).ok_or(DropReason::NoHeadroom)
 }

@@ -110,7 +110,7 @@ fn try_agent(ctx: &TcContext) -> Result<i32, DropReason> {
             Ok(redirect_peer(ifindex))
         }
         Egress::Encap(e) => {
-            geneve::encap_tc(ctx, &geneve::outer(cfg, &e, len as usize))?;
+            geneve::encap_tc(ctx, &geneve::outer(cfg, &e, len as usize), gso_size)?;
             stats::verdict(e.verdict);
             Ok(if e.neigh {
                 redirect_neigh(cfg.underlay_ifindex)
