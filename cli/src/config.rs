@@ -117,6 +117,35 @@ pub enum Dataplane {
     Fake,
 }
 
+/// Where lab agents run the endpoint data path (the agent's `--endpoint-hook`).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum EndpointHook {
+    /// `agent_tc` on host veths, `transit_tc` on the underlay (keeps GSO/TSO).
+    #[default]
+    Tc,
+    /// XDP `agent` on host veths (`agent_tc` behind it as the slow path), XDP `transit`
+    /// (generic) on the underlay; pods run with tx checksum offload off.
+    Xdp,
+}
+
+/// XDP attach mode of the endpoint veths with `--endpoint-hook xdp` (the agent's
+/// `--xdp-mode-endpoint`).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum XdpMode {
+    /// skb mode: no rules for the veth peers.
+    #[default]
+    Generic,
+    /// Driver mode: the lab puts the `pass` program on the bridge side of every droplet's
+    /// underlay veth (shared/notes/xdp-on-veth.md rules 1-2).
+    Native,
+}
+
 /// Start or stop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Action {
@@ -151,6 +180,14 @@ pub enum LabCommand {
         /// Seconds to wait for the cluster to be ready.
         #[arg(long, default_value_t = 90)]
         timeout: u64,
+        /// Every agent's endpoint data path: tc (the agent's default) or xdp.
+        #[arg(long, value_enum, default_value = "tc")]
+        endpoint_hook: EndpointHook,
+        /// XDP mode of the endpoint veths with --endpoint-hook xdp (default generic; refused
+        /// with tc). native also attaches the `pass` program to the bridge-side port of every
+        /// droplet's underlay veth, as a NIC with an XDP driver would accept the frames.
+        #[arg(long, value_enum)]
+        xdp_mode: Option<XdpMode>,
     },
     /// Remove everything the lab made (works after a crash, with or without the state file).
     Down,
@@ -313,10 +350,25 @@ impl Config {
                 LabCommand::Up {
                     droplets,
                     operators,
+                    dataplane,
+                    endpoint_hook,
+                    xdp_mode,
                     ..
                 },
         }) = &self.command
         {
+            if *endpoint_hook == EndpointHook::Tc && xdp_mode.is_some() {
+                return Err(crate::Error::Usage(
+                    "--xdp-mode goes with --endpoint-hook xdp (the tc hook runs no XDP at the endpoints)"
+                        .into(),
+                ));
+            }
+            if *endpoint_hook == EndpointHook::Xdp && *dataplane == Dataplane::Fake {
+                return Err(crate::Error::Usage(
+                    "--endpoint-hook xdp needs --dataplane aya (the fake data plane attaches nothing)"
+                        .into(),
+                ));
+            }
             if !(1..=64).contains(droplets) {
                 return Err(crate::Error::Usage("--droplets must be 1..=64".into()));
             }
@@ -342,6 +394,17 @@ mod tests {
             &["alkaid", "get", "vpc", "blue", "-o", "json"],
             &["alkaid", "describe", "subnet", "web"],
             &["alkaid", "lab", "up", "--droplets", "4", "--operators", "3"],
+            &["alkaid", "lab", "up", "--endpoint-hook", "xdp"],
+            &[
+                "alkaid",
+                "lab",
+                "up",
+                "--endpoint-hook",
+                "xdp",
+                "--xdp-mode",
+                "native",
+            ],
+            &["alkaid", "lab", "up", "--endpoint-hook", "tc"],
             &["alkaid", "lab", "status", "-o", "json"],
             &[
                 "alkaid",
@@ -374,5 +437,22 @@ mod tests {
         }
         let c = Config::try_parse_from(["alkaid", "--lab", "Bad_Name", "lab", "down"]).unwrap();
         assert!(c.validate().unwrap_err().to_string().contains("--lab"));
+        let refused: &[(&[&str], &str)] = &[
+            (&["--xdp-mode", "native"], "--endpoint-hook xdp"),
+            (
+                &["--endpoint-hook", "tc", "--xdp-mode", "generic"],
+                "--endpoint-hook xdp",
+            ),
+            (
+                &["--endpoint-hook", "xdp", "--dataplane", "fake"],
+                "--dataplane aya",
+            ),
+        ];
+        for (args, want) in refused {
+            let c = Config::try_parse_from(["alkaid", "lab", "up"].iter().chain(args.iter()))
+                .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+            let e = c.validate().unwrap_err().to_string();
+            assert!(e.contains(want), "{args:?}: {e}");
+        }
     }
 }

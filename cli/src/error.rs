@@ -95,6 +95,15 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
+    /// Loading or attaching an XDP program (the lab's `pass` on its bridge-side ports) failed.
+    #[error("{what}: {source}")]
+    Xdp {
+        /// What was being done.
+        what: String,
+        /// Why.
+        #[source]
+        source: Box<alkaid_xdp::Error>,
+    },
     /// Reading a pinned BPF map failed.
     #[error("reading BPF map {path}: {reason}")]
     Bpf {

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use alkaid_cli::client::{Target, TlsFiles};
-use alkaid_cli::config::{Command, Config, LabCommand, PodCommand};
+use alkaid_cli::config::{Command, Config, EndpointHook, LabCommand, PodCommand};
 use alkaid_cli::lab::{self, Lab};
 use alkaid_cli::output::{self, Format};
 use alkaid_cli::{apply, get, kind::Kind};
@@ -152,6 +152,8 @@ async fn run_lab(lab: &Lab, cmd: &LabCommand) -> anyhow::Result<()> {
             no_tls,
             underlay,
             timeout,
+            endpoint_hook,
+            xdp_mode,
         } => {
             let o = lab::up::UpOptions {
                 droplets: *droplets,
@@ -160,6 +162,9 @@ async fn run_lab(lab: &Lab, cmd: &LabCommand) -> anyhow::Result<()> {
                 tls: !no_tls,
                 underlay: *underlay,
                 timeout: Duration::from_secs(*timeout),
+                endpoint_hook: *endpoint_hook,
+                xdp_mode: (*endpoint_hook == EndpointHook::Xdp)
+                    .then(|| xdp_mode.unwrap_or_default()),
             };
             lab::up::up(lab, &o).await?;
             print!(

@@ -14,10 +14,12 @@
 //! | [`tables`] | `lab tables`: the droplet's pinned BPF maps and counters |
 //! | [`fault`] | `lab droplet|operator stop|start` |
 //! | [`echo`] | `lab serve`/`lab probe`: an echo service answering with its pod's name |
+//! | [`xdp`] | `--xdp-mode native`: the `pass` program on the bridge-side ports (the lab's NIC) |
 //!
 //! Naming makes every object findable without the state file: netns `alkaid-lab.LAB.*`,
 //! links `alkb<tag>` / `alkd<tag>x<i>` (tag = 6 hex digits of the lab name's hash), pins under
-//! `/sys/fs/bpf/alkaid-lab/LAB`, and every process has the lab directory in its arguments.
+//! `/sys/fs/bpf/alkaid-lab/LAB` (agents' pins in `<droplet>/`, the lab's own in `underlay/`),
+//! and every process has the lab directory in its arguments.
 
 pub mod certs;
 pub mod down;
@@ -31,6 +33,7 @@ pub mod status;
 pub mod sys;
 pub mod tables;
 pub mod up;
+pub mod xdp;
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};

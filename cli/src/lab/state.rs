@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::client::TlsFiles;
-use crate::config::Dataplane;
+use crate::config::{Dataplane, EndpointHook, XdpMode};
 use crate::error::{Error, Result};
 
 /// One operator replica.
@@ -112,6 +112,12 @@ pub struct State {
     pub bin_dir: PathBuf,
     /// Agents' data plane.
     pub dataplane: Dataplane,
+    /// Agents' endpoint hook (`--endpoint-hook`; state files from before it: tc).
+    #[serde(default)]
+    pub endpoint_hook: EndpointHook,
+    /// XDP mode of the endpoint veths, with the xdp hook only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xdp_mode: Option<XdpMode>,
     /// Client certificate for the CLI when mTLS is on.
     pub tls: Option<TlsFiles>,
     /// Why mTLS is off, when it is.
@@ -198,6 +204,12 @@ impl State {
         })
     }
 
+    /// The endpoint hook as `lab status` and messages show it: `tc`, `xdp (generic)`,
+    /// `xdp (native)`.
+    pub fn hook_label(&self) -> String {
+        hook_label(self.endpoint_hook, self.xdp_mode)
+    }
+
     /// Control addresses of the running replicas, then the stopped ones.
     pub fn control_addrs(&self) -> Vec<String> {
         let mut v: Vec<_> = self
@@ -213,5 +225,19 @@ impl State {
                 .map(|o| o.control.clone()),
         );
         v
+    }
+}
+
+/// `tc`, `xdp (generic)` or `xdp (native)`.
+pub fn hook_label(hook: EndpointHook, mode: Option<XdpMode>) -> String {
+    match (hook, mode) {
+        (EndpointHook::Tc, _) => "tc".into(),
+        (EndpointHook::Xdp, m) => format!(
+            "xdp ({})",
+            match m.unwrap_or_default() {
+                XdpMode::Generic => "generic",
+                XdpMode::Native => "native",
+            }
+        ),
     }
 }

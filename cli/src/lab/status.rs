@@ -83,6 +83,8 @@ pub async fn json(lab: &Lab) -> crate::Result<Value> {
         "mtlsNote": st.tls_note,
         "tls": st.tls,
         "dataplane": st.dataplane,
+        "endpointHook": st.endpoint_hook,
+        "xdpMode": st.xdp_mode,
         "pins": st.pin_root,
         "leader": leader,
         "operators": st.operators.iter().map(|o| json!({
@@ -95,6 +97,7 @@ pub async fn json(lab: &Lab) -> crate::Result<Value> {
             "hostVeth": d.host_veth, "pid": d.pid, "running": sys::alive(d.pid, &marker),
             "stopped": d.stopped, "phase": phase(&d.name), "cniSocket": d.cni_socket,
             "pinDir": d.pin_dir, "log": d.log,
+            "bridgePortPass": super::xdp::pass_link(&st.pin_root, &d.name).exists(),
         })).collect::<Vec<_>>(),
         "pods": st.pods.iter().map(super::pod::pod_json).collect::<Vec<_>>(),
     }))
@@ -113,13 +116,17 @@ pub fn render(v: &Value, format: Format) -> String {
     }
     let t = output::text;
     let mut out = format!(
-        "lab {}   state {}\nunderlay: bridge {} {} (host {})   dataplane {}   mTLS {}\n\n",
+        "lab {}   state {}\nunderlay: bridge {} {} (host {})   dataplane {}   endpoint hook {}   mTLS {}\n\n",
         t(&v["name"]),
         t(&v["stateFile"]),
         t(&v["underlay"]["bridge"]),
         t(&v["underlay"]["cidr"]),
         t(&v["underlay"]["gateway"]),
         t(&v["dataplane"]),
+        match &v["xdpMode"] {
+            Value::String(m) => format!("{} ({m})", t(&v["endpointHook"])),
+            _ => t(&v["endpointHook"]),
+        },
         if v["mtls"] == json!(true) {
             "on".to_string()
         } else {

@@ -1,5 +1,7 @@
 //! `alkaid lab up`: bridge -> droplet namespaces and veths -> PKI -> operators (Raft group)
 //! -> agents inside their netns -> wait for a leader and every droplet Ready -> summary.
+//! With `--endpoint-hook xdp --xdp-mode native`, the bridge-side ports get the `pass`
+//! program before any agent starts ([`super::xdp`]).
 //!
 //! Idempotent: a lab that is up is only checked (and any process that died is started
 //! again); the state file is written after every step so a crash mid-way is cleaned up by
@@ -15,10 +17,10 @@ use std::time::{Duration, Instant};
 use alkaid_proto::v1 as pb;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::state::{DropletState, OperatorState, State};
-use super::{Lab, certs, net, ports, sys};
+use super::state::{DropletState, OperatorState, State, hook_label};
+use super::{Lab, certs, net, ports, sys, xdp};
 use crate::client::Target;
-use crate::config::Dataplane;
+use crate::config::{Dataplane, EndpointHook, XdpMode};
 use crate::error::{Error, Result};
 
 /// What `lab up` was asked for.
@@ -36,6 +38,31 @@ pub struct UpOptions {
     pub underlay: Option<ipnet::Ipv4Net>,
     /// Readiness deadline.
     pub timeout: Duration,
+    /// Agents' endpoint hook.
+    pub endpoint_hook: EndpointHook,
+    /// XDP mode of the endpoint veths: `Some` with [`EndpointHook::Xdp`] only.
+    pub xdp_mode: Option<XdpMode>,
+}
+
+impl UpOptions {
+    /// The agent flags choosing the endpoint hook (none for tc, the agent's default). The
+    /// underlay keeps the agent's `--xdp-mode-underlay auto`: generic XDP `transit` with the
+    /// xdp hook, in either endpoint mode (native endpoints need nothing more from it).
+    pub fn hook_args(&self) -> Vec<String> {
+        match self.endpoint_hook {
+            EndpointHook::Tc => Vec::new(),
+            EndpointHook::Xdp => vec![
+                "--endpoint-hook".into(),
+                "xdp".into(),
+                "--xdp-mode-endpoint".into(),
+                match self.xdp_mode.unwrap_or_default() {
+                    XdpMode::Generic => "generic",
+                    XdpMode::Native => "native",
+                }
+                .into(),
+            ],
+        }
+    }
 }
 
 /// Starts `argv` (optionally inside `netns`, by re-executing ourselves as `lab netns-exec`)
@@ -235,6 +262,7 @@ fn plan(lab: &Lab, o: &UpOptions) -> Result<State> {
             "--backoff-max-ms".into(),
             "2000".into(),
         ];
+        d.argv.extend(o.hook_args());
         if let Some(p) = &pki {
             d.argv.extend([
                 "--tls-ca".into(),
@@ -255,6 +283,8 @@ fn plan(lab: &Lab, o: &UpOptions) -> Result<State> {
         underlay: underlay.to_string(),
         bin_dir: lab.bin_dir.clone(),
         dataplane: dp,
+        endpoint_hook: o.endpoint_hook,
+        xdp_mode: o.xdp_mode,
         tls: pki.as_ref().map(certs::Pki::cli_files),
         tls_note,
         pin_root: lab.pin_root(),
@@ -292,6 +322,15 @@ pub async fn up(lab: &Lab, o: &UpOptions) -> Result<State> {
                     lab.name,
                     st.droplets.len(),
                     st.operators.len()
+                )));
+            }
+            if (st.endpoint_hook, st.xdp_mode) != (o.endpoint_hook, o.xdp_mode) {
+                pb.finish_and_clear();
+                return Err(Error::Lab(format!(
+                    "lab {:?} is up with endpoint hook {}, not {}: run `alkaid lab down` first to change it",
+                    lab.name,
+                    st.hook_label(),
+                    hook_label(o.endpoint_hook, o.xdp_mode)
                 )));
             }
             pb.set_message("lab exists: checking it");
@@ -358,6 +397,10 @@ async fn build(_lab: &Lab, st: &mut State, o: &UpOptions, pb: &ProgressBar) -> R
             e,
         )
     })?;
+    if st.xdp_mode == Some(XdpMode::Native) {
+        pb.set_message("XDP pass on the bridge-side ports (native mode)");
+        xdp::pass_on_bridge_ports(&host, st).await?;
+    }
     let marker = format!("{}/", st.dir.display());
     for i in 0..st.operators.len() {
         let op = &st.operators[i];

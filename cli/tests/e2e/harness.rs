@@ -54,15 +54,19 @@ pub struct Lab {
     _serial: MutexGuard<'static, ()>,
 }
 
-/// Fails loudly instead of skipping silently when the machine cannot run e2e.
+/// Fails loudly instead of skipping silently when the machine cannot run e2e. A third
+/// argument passes more `lab up` flags (e.g. `&["--endpoint-hook", "xdp"]`).
 macro_rules! lab_or_skip {
     ($name:expr, $droplets:expr) => {
+        crate::harness::lab_or_skip!($name, $droplets, &[])
+    };
+    ($name:expr, $droplets:expr, $extra:expr) => {
         match crate::harness::unavailable() {
             Some(why) => {
                 crate::harness::skip(&format!("{}: {why}", $name));
                 return;
             }
-            None => crate::harness::Lab::up($name, $droplets),
+            None => crate::harness::Lab::up_with($name, $droplets, $extra),
         }
     };
 }
@@ -71,6 +75,11 @@ pub(crate) use lab_or_skip;
 impl Lab {
     /// `alkaid lab up` for a lab called `e2e-<case>`.
     pub fn up(case: &str, droplets: u32) -> Lab {
+        Self::up_with(case, droplets, &[])
+    }
+
+    /// [`Lab::up`] with more `lab up` flags (`extra`), e.g. the endpoint hook.
+    pub fn up_with(case: &str, droplets: u32, extra: &[&str]) -> Lab {
         let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         let name = format!("e2e-{case}");
         let lab = Lab {
@@ -79,14 +88,10 @@ impl Lab {
         };
         // A previous crashed run may have left it behind.
         let _ = lab.run(&["lab", "down"]);
-        let out = lab.run(&[
-            "lab",
-            "up",
-            "--droplets",
-            &droplets.to_string(),
-            "--timeout",
-            "60",
-        ]);
+        let n = droplets.to_string();
+        let mut args = vec!["lab", "up", "--droplets", &n, "--timeout", "60"];
+        args.extend_from_slice(extra);
+        let out = lab.run(&args);
         assert!(out.status.success(), "lab up failed:\n{}", text(&out));
         lab
     }

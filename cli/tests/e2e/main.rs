@@ -7,6 +7,7 @@
 
 mod harness;
 mod lifecycle;
+mod xdp;
 
 use std::time::Duration;
 
