@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::net::Ipv4Addr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use alkaid_model::table::{EndpointEntry, NetworkEntry, PeerEntry, VpcEntry};
@@ -95,14 +95,38 @@ fn fixed<const N: usize>(ips: &[Ipv4Addr]) -> [u32; N] {
     out
 }
 
-/// Pin paths of an endpoint's XDP and TC links.
-fn endpoint_links(cfg: &AyaConfig, host_ifname: &str) -> (PathBuf, PathBuf) {
-    let links = cfg.pin_dir.join("links");
-    (
-        links.join(host_ifname),
-        // bpffs refuses dots in names.
-        links.join(format!("tc-{host_ifname}")),
-    )
+/// Pin path of the XDP link `name` attached in `mode`. The mode is part of the name: an XDP
+/// link keeps the mode it was made with, so a restart in another mode must replace the link,
+/// not swap its program into the old one (see [`drop_xdp_links`]).
+fn xdp_link(links: &Path, name: &str, mode: Mode) -> PathBuf {
+    let mode = match mode {
+        Mode::Native => "native",
+        Mode::Generic => "generic",
+    };
+    links.join(format!("{name}-{mode}"))
+}
+
+/// Unpins the XDP links `name` of every mode but `keep` (all with `None`); unpinning the last
+/// reference detaches the program. The kernel takes one XDP mode per interface at a time, so a
+/// mode change goes through this: the interface runs no XDP program between the old link's
+/// removal and the new one's attachment (a mode change only; a restart in the same mode swaps
+/// programs atomically).
+fn drop_xdp_links(links: &Path, name: &str, keep: Option<Mode>) {
+    for mode in [Mode::Native, Mode::Generic] {
+        if Some(mode) != keep {
+            let _ = std::fs::remove_file(xdp_link(links, name, mode));
+        }
+    }
+}
+
+/// Pin directory of links.
+fn links_dir(cfg: &AyaConfig) -> PathBuf {
+    cfg.pin_dir.join("links")
+}
+
+/// Pin path of an endpoint's TC link (bpffs refuses dots in names).
+fn endpoint_tc_link(cfg: &AyaConfig, host_ifname: &str) -> PathBuf {
+    links_dir(cfg).join(format!("tc-{host_ifname}"))
 }
 
 impl AyaDataplane {
@@ -115,7 +139,7 @@ impl AyaDataplane {
     /// [`Error::Dataplane`] without root/CAP_BPF, if `pin_dir` is not on a bpffs, or if the
     /// verifier refuses a program.
     pub fn open(cfg: AyaConfig) -> Result<Self> {
-        let links = cfg.pin_dir.join("links");
+        let links = links_dir(&cfg);
         std::fs::create_dir_all(&links).map_err(|e| Error::io("create pin dir", &links, e))?;
         let mut progs = Programs::load_with(Some(&cfg.pin_dir.join("maps")), &cfg.map_sizes)
             .map_err(dp_err("load"))?;
@@ -144,12 +168,19 @@ impl AyaDataplane {
             .maps_mut()
             .add_tx_port(cfg.underlay_ifindex)
             .map_err(dp_err("add tx port"))?;
-        let xdp_link = links.join("transit");
         match cfg.underlay_mode {
             // A pinned link is switched to the new program atomically (a restart adopts it).
-            Some(mode) => progs
-                .attach_pinned(Prog::Transit, cfg.underlay_ifindex, mode, &xdp_link)
-                .map_err(dp_err("attach transit"))?,
+            Some(mode) => {
+                drop_xdp_links(&links, "transit", Some(mode));
+                progs
+                    .attach_pinned(
+                        Prog::Transit,
+                        cfg.underlay_ifindex,
+                        mode,
+                        &xdp_link(&links, "transit", mode),
+                    )
+                    .map_err(dp_err("attach transit"))?;
+            }
             None if !tc => {
                 return Err(Error::Dataplane {
                     op: "attach transit",
@@ -170,7 +201,7 @@ impl AyaDataplane {
         }
         if cfg.underlay_mode.is_none() {
             // `transit_tc` carries everything now: a previous agent's XDP link goes last.
-            let _ = std::fs::remove_file(&xdp_link);
+            drop_xdp_links(&links, "transit", None);
         }
         Ok(Self {
             inner: Mutex::new(Inner {
@@ -551,7 +582,8 @@ impl Dataplane for AyaDataplane {
 
     fn attach_endpoint(&self, ep: &EndpointAttachment) -> Result<()> {
         self.with(|inner| {
-            let (xdp_link, tc_link) = endpoint_links(&inner.cfg, &ep.host_ifname);
+            let links = links_dir(&inner.cfg);
+            let tc_link = endpoint_tc_link(&inner.cfg, &ep.host_ifname);
             let mode = inner.cfg.endpoint_mode;
             // `agent_tc` runs with either hook: alone, or behind XDP `agent` as its slow path
             // (frames whose next hop only the kernel can resolve, `CONFIG_F_TC_AGENT`). An
@@ -562,13 +594,13 @@ impl Dataplane for AyaDataplane {
                 .attach_tc_pinned(TcProg::Agent, &ep.host_ifname, &tc_link)
                 .map_err(dp_err("attach agent_tc"))?;
             match inner.cfg.endpoint_hook {
-                EndpointHook::Tc => {
-                    let _ = std::fs::remove_file(xdp_link);
-                }
+                EndpointHook::Tc => drop_xdp_links(&links, &ep.host_ifname, None),
                 EndpointHook::Xdp => {
+                    drop_xdp_links(&links, &ep.host_ifname, Some(mode));
+                    let link = xdp_link(&links, &ep.host_ifname, mode);
                     inner
                         .progs
-                        .attach_pinned(Prog::Agent, ep.host_ifindex, mode, &xdp_link)
+                        .attach_pinned(Prog::Agent, ep.host_ifindex, mode, &link)
                         .map_err(dp_err("attach agent"))?;
                 }
             }
@@ -609,9 +641,8 @@ impl Dataplane for AyaDataplane {
     fn detach_endpoint(&self, ep: &EndpointAttachment) -> Result<bool> {
         self.with(|inner| {
             // Unpinning drops the last reference to the link; the veth is going away anyway.
-            let (xdp_link, tc_link) = endpoint_links(&inner.cfg, &ep.host_ifname);
-            let _ = std::fs::remove_file(xdp_link);
-            let _ = std::fs::remove_file(tc_link);
+            drop_xdp_links(&links_dir(&inner.cfg), &ep.host_ifname, None);
+            let _ = std::fs::remove_file(endpoint_tc_link(&inner.cfg, &ep.host_ifname));
             let maps = inner.progs.maps_mut();
             let had = maps
                 .remove_agent_endpoint(ep.host_ifindex)

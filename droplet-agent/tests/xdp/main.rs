@@ -193,8 +193,14 @@ async fn rows_attach_and_adoption_over_pinned_maps() {
     dp.attach_endpoint(&att).unwrap();
     dp.attach_endpoint(&att).unwrap();
     assert_eq!(dp.endpoints().unwrap(), vec![att.clone()]);
-    assert!(pins.join("links").join(&e).exists(), "agent link pinned");
-    assert!(pins.join("links/transit").exists(), "transit link pinned");
+    assert!(
+        pins.join("links").join(format!("{e}-generic")).exists(),
+        "agent link pinned"
+    );
+    assert!(
+        pins.join("links/transit-generic").exists(),
+        "transit link pinned"
+    );
     assert!(
         dp.counters()
             .unwrap()

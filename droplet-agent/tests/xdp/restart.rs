@@ -10,7 +10,8 @@ use alkaid_agent::dataplane::{
 };
 use alkaid_agent::sync::{self, MapOp};
 use alkaid_model::{RowKey, Vni};
-use alkaid_xdp::{Prog, Programs, TcProg};
+use alkaid_xdp::{Mode, Prog, Programs, TcProg};
+use netlink_packet_route::link::{LinkAttribute, LinkXdp, XdpAttached};
 
 use super::{Cleanup, desired, ip, skip_reason, veth};
 
@@ -177,7 +178,7 @@ async fn restart_case(hook: EndpointHook, underlay: [Option<alkaid_xdp::Mode>; 2
     let probe = Programs::load_pinned(&pins.join("maps")).unwrap();
     assert_delivers(&probe, hook, underlay[0].is_some(), "before the restart");
     let agent_link = match hook {
-        EndpointHook::Xdp => e.clone(),
+        EndpointHook::Xdp => format!("{e}-generic"),
         EndpointHook::Tc => format!("tc-{e}"),
     };
     let links = |step: &str, xdp_transit: bool| {
@@ -189,7 +190,7 @@ async fn restart_case(hook: EndpointHook, underlay: [Option<alkaid_xdp::Mode>; 2
             );
         }
         assert_eq!(
-            pins.join("links/transit").exists(),
+            pins.join("links/transit-generic").exists(),
             xdp_transit,
             "{step}: XDP transit link pinned?"
         );
@@ -247,4 +248,90 @@ fn same_address(a: &RowKey, b: &RowKey) -> bool {
         }
     };
     addr(a).is_some() && addr(a) == addr(b)
+}
+
+/// How the kernel has XDP attached to the root-netns link `name`.
+async fn xdp_attached(name: &str) -> Option<XdpAttached> {
+    let h = alkaid_agent::netlink::connect(Path::new("/")).unwrap();
+    let link = alkaid_agent::netlink::link_by_name(&h, name)
+        .await
+        .unwrap()
+        .expect("link");
+    link.attributes.iter().find_map(|a| match a {
+        LinkAttribute::Xdp(x) => x.iter().find_map(|x| match x {
+            LinkXdp::Attached(m) => Some(*m),
+            _ => None,
+        }),
+        _ => None,
+    })
+}
+
+/// An XDP link keeps the mode it was made with: an agent restarted in another XDP mode (on the
+/// underlay and the endpoints) replaces the links instead of swapping its programs into the old
+/// ones, and the kernel then runs them in the new mode.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_in_another_xdp_mode_switches_the_mode() {
+    if let Some(why) = skip_reason() {
+        super::skip(why);
+        return;
+    }
+    let pid = std::process::id() % 100_000;
+    let (u, up, e, ep) = (
+        format!("armu{pid}"),
+        format!("armv{pid}"),
+        format!("arme{pid}"),
+        format!("armf{pid}"),
+    );
+    let pins = PathBuf::from(format!("/sys/fs/bpf/alkaid-agent-restart-m-{pid}"));
+    let _cleanup = Cleanup {
+        links: vec![u.clone(), e.clone()],
+        pins: pins.clone(),
+    };
+    let underlay_ifindex = veth(&u, &up).await;
+    let ifindex = veth(&e, &ep).await;
+    let att = EndpointAttachment {
+        host_ifname: e.clone(),
+        host_ifindex: ifindex,
+        vni: 7,
+        ip: ip("10.0.1.5"),
+        mac: [0x0a, 0, 7, 0, 1, 5],
+        subnet: "10.0.1.0/24".parse().unwrap(),
+        gateway: ip("10.0.1.1"),
+    };
+    let cfg = |mode: Mode| AyaConfig {
+        underlay_mode: Some(mode),
+        endpoint_mode: mode,
+        ..cfg_hook(&pins, underlay_ifindex, &u, EndpointHook::Xdp)
+    };
+    let links = pins.join("links");
+    for (mode, attached, name, other) in [
+        (
+            Mode::Generic,
+            XdpAttached::SocketBuffer,
+            "generic",
+            "native",
+        ),
+        (Mode::Native, XdpAttached::Driver, "native", "generic"),
+        (
+            Mode::Generic,
+            XdpAttached::SocketBuffer,
+            "generic",
+            "native",
+        ),
+    ] {
+        let dp = AyaDataplane::open(cfg(mode)).unwrap();
+        dp.attach_endpoint(&att).unwrap();
+        for ifname in [&u, &e] {
+            assert_eq!(
+                xdp_attached(ifname).await,
+                Some(attached),
+                "{ifname} in {name} mode"
+            );
+        }
+        assert!(links.join(format!("transit-{name}")).exists());
+        assert!(links.join(format!("{e}-{name}")).exists());
+        assert!(!links.join(format!("transit-{other}")).exists());
+        assert!(!links.join(format!("{e}-{other}")).exists());
+        drop(dp);
+    }
 }
