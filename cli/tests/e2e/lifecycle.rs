@@ -262,6 +262,39 @@ fn a_stopped_droplet_is_fenced_and_senders_drop_their_paths_to_it() {
     lab.assert_pair(("x", &ip(&x)), ("y", &ip(&y)));
 }
 
+/// Pods running a tunnel of their own (VXLAN between two pods, as a nested cluster or an
+/// overlay inside a pod would): ping, TCP, UDP and a checksummed bulk transfer through it. The
+/// pods' frames arrive at the agent already marked encapsulated (the TC encapsulation then
+/// adds its room without describing a tunnel in a tunnel) and their kernels segment the
+/// tunnel's TCP themselves (the agent turns tunnel segmentation off on pods).
+#[test]
+fn a_pods_own_tunnel_carries_its_traffic() {
+    let lab = lab_or_skip!("nested", 3);
+    lab.apply_ok(&vpc_yaml(
+        "blue",
+        "10.10.0.0/16",
+        1,
+        &[("a", "10.10.1.0/24", 1)],
+    ));
+    let x = lab.pod("x", "d1", "blue", "a");
+    let y = lab.pod("y", "d2", "blue", "a");
+    for (pod, remote, inner) in [
+        ("x", ip(&y), "172.31.0.1/24"),
+        ("y", ip(&x), "172.31.0.2/24"),
+    ] {
+        let vxlan =
+            format!("ip link add vx0 type vxlan id 7 remote {remote} dstport 4789 dev eth0");
+        let addr = format!("ip addr add {inner} dev vx0");
+        for cmd in [vxlan.as_str(), &addr, "ip link set vx0 up"] {
+            let mut args = vec!["lab", "exec", pod, "--"];
+            args.extend(cmd.split(' '));
+            lab.ok(&args);
+        }
+    }
+    lab.assert_pair(("x", "172.31.0.1"), ("y", "172.31.0.2"));
+    finish(bulk(&lab, "x", "172.31.0.2", 64 << 20), "y");
+}
+
 /// Stop the operator leader: pods created afterwards work, and the stopped operator, started
 /// again, gets its ports back (they lie outside the kernel's ephemeral range, so no outgoing
 /// connection took one meanwhile) and runs.
