@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use alkaid_model::table::{EndpointEntry, NetworkEntry, PeerEntry, VpcEntry};
 use alkaid_model::{Ipv4Cidr, MacAddr, RowKey, RowValue, Table, Vni};
@@ -110,11 +111,41 @@ fn xdp_link(links: &Path, name: &str, mode: Mode) -> PathBuf {
 /// reference detaches the program. The kernel takes one XDP mode per interface at a time, so a
 /// mode change goes through this: the interface runs no XDP program between the old link's
 /// removal and the new one's attachment (a mode change only; a restart in the same mode swaps
-/// programs atomically).
-fn drop_xdp_links(links: &Path, name: &str, keep: Option<Mode>) {
+/// programs atomically). Returns whether it unpinned any.
+fn drop_xdp_links(links: &Path, name: &str, keep: Option<Mode>) -> bool {
+    let mut dropped = false;
     for mode in [Mode::Native, Mode::Generic] {
         if Some(mode) != keep {
-            let _ = std::fs::remove_file(xdp_link(links, name, mode));
+            dropped |= std::fs::remove_file(xdp_link(links, name, mode)).is_ok();
+        }
+    }
+    dropped
+}
+
+/// How long an XDP attach after a mode change may wait for the kernel to release the old link
+/// (it frees links from a work queue, after the last reference is gone).
+const XDP_RELEASE_WAIT: Duration = Duration::from_secs(2);
+
+/// Attaches `prog` in `mode` through the pinned link `name` ([`Programs::attach_pinned`]),
+/// first dropping its links in other modes; after such a drop the attach is retried until the
+/// old link is released or [`XDP_RELEASE_WAIT`] passes.
+fn attach_xdp(
+    progs: &mut Programs,
+    prog: Prog,
+    ifindex: u32,
+    mode: Mode,
+    links: &Path,
+    name: &str,
+) -> alkaid_xdp::Result<()> {
+    let switched = drop_xdp_links(links, name, Some(mode));
+    let link = xdp_link(links, name, mode);
+    let deadline = Instant::now() + XDP_RELEASE_WAIT;
+    loop {
+        match progs.attach_pinned(prog, ifindex, mode, &link) {
+            Err(_) if switched && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            other => return other,
         }
     }
 }
@@ -170,17 +201,15 @@ impl AyaDataplane {
             .map_err(dp_err("add tx port"))?;
         match cfg.underlay_mode {
             // A pinned link is switched to the new program atomically (a restart adopts it).
-            Some(mode) => {
-                drop_xdp_links(&links, "transit", Some(mode));
-                progs
-                    .attach_pinned(
-                        Prog::Transit,
-                        cfg.underlay_ifindex,
-                        mode,
-                        &xdp_link(&links, "transit", mode),
-                    )
-                    .map_err(dp_err("attach transit"))?;
-            }
+            Some(mode) => attach_xdp(
+                &mut progs,
+                Prog::Transit,
+                cfg.underlay_ifindex,
+                mode,
+                &links,
+                "transit",
+            )
+            .map_err(dp_err("attach transit"))?,
             None if !tc => {
                 return Err(Error::Dataplane {
                     op: "attach transit",
@@ -594,15 +623,18 @@ impl Dataplane for AyaDataplane {
                 .attach_tc_pinned(TcProg::Agent, &ep.host_ifname, &tc_link)
                 .map_err(dp_err("attach agent_tc"))?;
             match inner.cfg.endpoint_hook {
-                EndpointHook::Tc => drop_xdp_links(&links, &ep.host_ifname, None),
-                EndpointHook::Xdp => {
-                    drop_xdp_links(&links, &ep.host_ifname, Some(mode));
-                    let link = xdp_link(&links, &ep.host_ifname, mode);
-                    inner
-                        .progs
-                        .attach_pinned(Prog::Agent, ep.host_ifindex, mode, &link)
-                        .map_err(dp_err("attach agent"))?;
+                EndpointHook::Tc => {
+                    drop_xdp_links(&links, &ep.host_ifname, None);
                 }
+                EndpointHook::Xdp => attach_xdp(
+                    &mut inner.progs,
+                    Prog::Agent,
+                    ep.host_ifindex,
+                    mode,
+                    &links,
+                    &ep.host_ifname,
+                )
+                .map_err(dp_err("attach agent"))?,
             }
             let maps = inner.progs.maps_mut();
             maps.add_tx_port(ep.host_ifindex)
