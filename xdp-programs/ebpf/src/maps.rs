@@ -192,12 +192,15 @@ pub fn learn_direct_path(
     direct_mac: Option<[u8; 6]>,
 ) -> bool {
     let key = EndpointKey { vni, ip };
+    let cur = direct_path(vni, ip);
+    // The steady state: the row is there with its MAC (no further lookup).
+    let same = cur.is_some_and(|c| c.droplet_ip == droplet_ip);
+    if same && cur.is_some_and(|c| c.mac != [0u8; 6]) {
+        return false;
+    }
     let mac = peer_mac(cfg, droplet_ip).or(direct_mac);
-    if let Some(cur) = direct_path(vni, ip) {
-        // Nothing new: same droplet, and no MAC where it has one or none to add.
-        if cur.droplet_ip == droplet_ip && (cur.mac != [0u8; 6] || mac.is_none()) {
-            return false;
-        }
+    if same && mac.is_none() {
+        return false; // a MAC-less row, and still no MAC to add
     }
     let v = DirectPathValue {
         droplet_ip,
