@@ -21,7 +21,7 @@
 //! figure over VXLAN's in the same round (seconds apart), then the median of those, with
 //! their range; on these noisy machines that is steadier than a ratio of two medians taken
 //! minutes apart. Prints `BENCH` lines. `POD_TO_POD_SETUPS=tc,vxlan` measures only the setups
-//! named.
+//! named, `POD_TO_POD_METRICS=udp64` only the figures named (`tcp`, `udp64`, `tcp_rr`).
 
 #[path = "../tests/netns/lab.rs"]
 #[allow(dead_code, reason = "shared with the netns tests")]
@@ -381,15 +381,28 @@ fn main() {
         .and_then(|r| r.parse().ok())
         .filter(|r| *r > 0)
         .unwrap_or(DEFAULT_ROUNDS);
-    // Per setup, one [TCP Gbit/s, 64-byte UDP pps, TCP RR us] per round; None if a run failed.
+    // POD_TO_POD_METRICS=udp64 (names as in METRICS, comma-separated) measures only those.
+    let only_metrics = std::env::var("POD_TO_POD_METRICS").ok();
+    let wanted: Vec<&str> = METRICS
+        .iter()
+        .map(|m| m.0)
+        .filter(|m| {
+            only_metrics
+                .as_deref()
+                .is_none_or(|o| o.split(',').any(|n| n == *m))
+        })
+        .collect();
+    // Per setup, one [TCP Gbit/s, 64-byte UDP pps, TCP RR us] per round; None if a run failed
+    // or was not asked for.
     let mut figures: Vec<Vec<[Option<f64>; 3]>> = vec![Vec::new(); setups.len()];
     for round in 0..rounds {
         for (i, s) in setups.iter().enumerate() {
             let port = 5201 + (round * 10 + i) as u16;
+            let want = |m: usize| wanted.contains(&METRICS[m].0);
             let f = [
-                tcp_gbps(s, port),
-                udp_pps(s, port + 100),
-                tcp_rr_us(s, port + 200),
+                want(0).then(|| tcp_gbps(s, port)).flatten(),
+                want(1).then(|| udp_pps(s, port + 100)).flatten(),
+                want(2).then(|| tcp_rr_us(s, port + 200)).flatten(),
             ];
             eprintln!(
                 "round {round} {}: tcp {:?} Gbit/s, udp64 {:?} pps, rr {:?} us",
@@ -400,6 +413,9 @@ fn main() {
     }
     for (i, s) in setups.iter().enumerate() {
         for (m, (metric, unit, digits)) in METRICS.iter().enumerate() {
+            if !wanted.contains(metric) {
+                continue;
+            }
             let v = median(figures[i].iter().filter_map(|f| f[m]).collect());
             let v = v.unwrap_or(f64::NAN);
             println!("BENCH pod_{metric}_{} {v:.digits$} {unit}", s.name);
@@ -413,6 +429,9 @@ fn main() {
             continue;
         }
         for (m, (metric, _, _)) in METRICS.iter().enumerate() {
+            if !wanted.contains(metric) {
+                continue;
+            }
             // Paired: this setup's round over VXLAN's same round.
             let ratios: Vec<f64> = figures[i]
                 .iter()
