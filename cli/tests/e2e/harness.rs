@@ -211,6 +211,39 @@ impl Lab {
         self.tables(droplet)["counters"][name].as_u64().unwrap_or(0)
     }
 
+    /// After the pair (pods on droplets `pair`, the subnet's bouncer on `bouncer`) has talked:
+    /// 20 more pings from pod `from` to `to_ip`, none retargeted by the bouncer, every request
+    /// and reply encapsulated straight to the other droplet (the counters prove it).
+    pub fn assert_direct_after_first_packets(
+        &self,
+        bouncer: &str,
+        pair: [&str; 2],
+        from: &str,
+        to_ip: &str,
+    ) {
+        let counters = || {
+            (
+                self.counter(bouncer, "bouncer_retarget"),
+                self.counter(pair[0], "encap_direct"),
+                self.counter(pair[1], "encap_direct"),
+            )
+        };
+        let before = counters();
+        let out = self.ok(&[
+            "lab", "exec", from, "--", "ping", "-c", "20", "-i", "0.05", "-W", "1", to_ip,
+        ]);
+        assert!(out.contains("20 received"), "{out}");
+        let after = counters();
+        assert_eq!(
+            after.0, before.0,
+            "the bouncer retargeted packets of a pair that already talks directly"
+        );
+        assert!(
+            after.1 >= before.1 + 20 && after.2 >= before.2 + 20,
+            "requests and replies not all sent droplet to droplet: {before:?} -> {after:?}"
+        );
+    }
+
     /// Droplet names.
     pub fn droplets(&self) -> Vec<String> {
         let s = self.json(&["lab", "status"]);

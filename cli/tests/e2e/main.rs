@@ -43,39 +43,7 @@ fn different_droplets_bouncer_remote() {
     let d = lab.pod("d", &others[1], "blue", "blue-a");
     lab.assert_pair(("c", &ip(&c)), ("d", &ip(&d)));
 
-    let counters = || {
-        (
-            lab.counter(&bouncer, "bouncer_retarget"),
-            lab.counter(&others[0], "encap_direct"),
-            lab.counter(&others[1], "encap_direct"),
-        )
-    };
-    let before = counters();
-    let pings = 20;
-    let out = lab.ok(&[
-        "lab",
-        "exec",
-        "c",
-        "--",
-        "ping",
-        "-c",
-        "20",
-        "-i",
-        "0.05",
-        "-W",
-        "1",
-        &ip(&d),
-    ]);
-    assert!(out.contains("20 received"), "{out}");
-    let after = counters();
-    assert_eq!(
-        after.0, before.0,
-        "the bouncer retargeted packets of a pair that already talks directly"
-    );
-    assert!(
-        after.1 >= before.1 + pings && after.2 >= before.2 + pings,
-        "requests and replies not all sent droplet to droplet: {before:?} -> {after:?}"
-    );
+    lab.assert_direct_after_first_packets(&bouncer, [&others[0], &others[1]], "c", &ip(&d));
 }
 
 /// VPC `blue` with one one-bouncer subnet in `PREFIX.0.0/16`: (bouncer, other droplets).

@@ -142,36 +142,10 @@ fn paths(lab: &Lab, mode: &str, prefix: &str) -> Pods {
 
     lab.assert_pair((&p1.0, &p1.1), (&p2.0, &p2.1)); // same droplet
     lab.assert_pair((&p1.0, &p1.1), (&p3.0, &p3.1)); // two droplets, bouncer on a third
-    direct_after_first_packets(lab, &bouncer, &others, &p1.0, &p3.1);
+    lab.assert_direct_after_first_packets(&bouncer, [&others[0], &others[1]], &p1.0, &p3.1);
     lab.assert_pair((&p1.0, &p1.1), (&q.0, &q.1)); // subnet a -> b through the divider
     lab.assert_pair((&p2.0, &p2.1), (&q.0, &q.1));
     Pods { p1, p3, q, others }
-}
-
-/// After the pair has talked: 20 more pings, none retargeted by the bouncer, every request
-/// and reply encapsulated straight to the other droplet.
-fn direct_after_first_packets(lab: &Lab, bouncer: &str, pair: &[String], from: &str, to: &str) {
-    let counters = || {
-        (
-            lab.counter(bouncer, "bouncer_retarget"),
-            lab.counter(&pair[0], "encap_direct"),
-            lab.counter(&pair[1], "encap_direct"),
-        )
-    };
-    let before = counters();
-    let out = lab.ok(&[
-        "lab", "exec", from, "--", "ping", "-c", "20", "-i", "0.05", "-W", "1", to,
-    ]);
-    assert!(out.contains("20 received"), "{out}");
-    let after = counters();
-    assert_eq!(
-        after.0, before.0,
-        "the bouncer retargeted packets of a pair that already talks directly"
-    );
-    assert!(
-        after.1 >= before.1 + 20 && after.2 >= before.2 + 20,
-        "requests and replies not all sent droplet to droplet: {before:?} -> {after:?}"
-    );
 }
 
 /// VPC `green` with the same CIDR as `blue` and pods with the same IPs as p1 and p3, on the

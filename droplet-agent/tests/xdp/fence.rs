@@ -2,8 +2,6 @@
 //! map (and none other); `rows()` reports it held; after a restart a full sync applies it
 //! again, since the new agent cannot know which paths the old one dropped.
 
-use std::path::PathBuf;
-
 use alkaid_agent::dataplane::{AyaDataplane, Dataplane};
 use alkaid_agent::sync::{self, MapOp};
 use alkaid_model::table::FenceEntry;
@@ -11,7 +9,7 @@ use alkaid_model::{RowKey, RowValue, Table};
 use alkaid_xdp::Programs;
 
 use super::restart::cfg;
-use super::{Cleanup, desired, ip, skip_reason, veth};
+use super::{Host, desired, ip, skip_reason};
 
 fn with_fence(of: &str) -> Table {
     let mut t = desired();
@@ -25,14 +23,13 @@ async fn a_fence_drops_the_paths_to_its_droplet_and_survives_a_restart() {
         super::skip(why);
         return;
     }
-    let pid = std::process::id() % 100_000;
-    let (u, up) = (format!("afu{pid}"), format!("afv{pid}"));
-    let pins = PathBuf::from(format!("/sys/fs/bpf/alkaid-agent-fence-{pid}"));
-    let _cleanup = Cleanup {
-        links: vec![u.clone()],
-        pins: pins.clone(),
-    };
-    let underlay = veth(&u, &up).await;
+    let Host {
+        u,
+        underlay,
+        pins,
+        _cleanup,
+        ..
+    } = Host::new("f").await;
     let maps_dir = pins.join("maps");
     let (gone, alive) = (ip("192.168.50.3"), ip("192.168.50.4"));
 

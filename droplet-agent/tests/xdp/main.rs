@@ -60,6 +60,53 @@ impl Drop for Cleanup {
     }
 }
 
+/// What an aya data plane test runs on: an underlay veth pair (host end `u`, ifindex
+/// `underlay`), an endpoint veth pair (host end `e`, attached as `att`: 10.0.1.5 in
+/// 10.0.1.0/24, VNI 7) and a pin directory, named from the test's tag and the pid and removed
+/// when `_cleanup` drops, even on panic.
+pub(crate) struct Host {
+    pub(crate) u: String,
+    pub(crate) underlay: u32,
+    pub(crate) e: String,
+    pub(crate) att: EndpointAttachment,
+    pub(crate) pins: PathBuf,
+    pub(crate) _cleanup: Cleanup,
+}
+
+impl Host {
+    /// `tag` keeps names apart between tests (interface names stay under 16 bytes for tags of
+    /// up to 8).
+    pub(crate) async fn new(tag: &str) -> Self {
+        let pid = std::process::id() % 100_000;
+        let name = |end: char| format!("a{tag}{end}{pid}");
+        let (u, e) = (name('u'), name('e'));
+        let pins = PathBuf::from(format!("/sys/fs/bpf/alkaid-agent-{tag}-{pid}"));
+        let cleanup = Cleanup {
+            links: vec![u.clone(), e.clone()],
+            pins: pins.clone(),
+        };
+        let underlay = veth(&u, &name('v')).await;
+        let host_ifindex = veth(&e, &name('f')).await;
+        let att = EndpointAttachment {
+            host_ifname: e.clone(),
+            host_ifindex,
+            vni: 7,
+            ip: ip("10.0.1.5"),
+            mac: [0x0a, 0, 7, 0, 1, 5],
+            subnet: "10.0.1.0/24".parse().unwrap(),
+            gateway: ip("10.0.1.1"),
+        };
+        Self {
+            u,
+            underlay,
+            e,
+            att,
+            pins,
+            _cleanup: cleanup,
+        }
+    }
+}
+
 async fn veth(a: &str, b: &str) -> u32 {
     let h = netlink::connect(Path::new("/")).unwrap();
     h.link()
@@ -147,19 +194,14 @@ async fn rows_attach_and_adoption_over_pinned_maps() {
         skip(why);
         return;
     }
-    let pid = std::process::id() % 100_000;
-    let (u, up, e, ep) = (
-        format!("axu{pid}"),
-        format!("axv{pid}"),
-        format!("axe{pid}"),
-        format!("axf{pid}"),
-    );
-    let pins = PathBuf::from(format!("/sys/fs/bpf/alkaid-agent-test-{pid}"));
-    let _cleanup = Cleanup {
-        links: vec![u.clone(), e.clone()],
-        pins: pins.clone(),
-    };
-    let underlay = veth(&u, &up).await;
+    let Host {
+        u,
+        underlay,
+        e,
+        att,
+        pins,
+        _cleanup,
+    } = Host::new("x").await;
     let cfg = AyaConfig {
         pin_dir: pins.clone(),
         droplet_ip: ip("192.168.50.1"),
@@ -180,16 +222,6 @@ async fn rows_attach_and_adoption_over_pinned_maps() {
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     assert_eq!(dp.rows().unwrap(), desired());
 
-    let ifindex = veth(&e, &ep).await;
-    let att = EndpointAttachment {
-        host_ifname: e.clone(),
-        host_ifindex: ifindex,
-        vni: 7,
-        ip: ip("10.0.1.5"),
-        mac: [0x0a, 0, 7, 0, 1, 5],
-        subnet: "10.0.1.0/24".parse().unwrap(),
-        gateway: ip("10.0.1.1"),
-    };
     dp.attach_endpoint(&att).unwrap();
     dp.attach_endpoint(&att).unwrap();
     assert_eq!(dp.endpoints().unwrap(), vec![att.clone()]);

@@ -3,17 +3,15 @@
 //! and full-syncs by diff. After every step a Geneve packet for the local endpoint, run
 //! through `transit` over the same pinned maps, is still decapsulated and delivered.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use alkaid_agent::dataplane::{
-    AyaConfig, AyaDataplane, Dataplane, EndpointAttachment, EndpointHook,
-};
+use alkaid_agent::dataplane::{AyaConfig, AyaDataplane, Dataplane, EndpointHook};
 use alkaid_agent::sync::{self, MapOp};
 use alkaid_model::{RowKey, Vni};
 use alkaid_xdp::{Mode, Prog, Programs, TcProg};
 use netlink_packet_route::link::{LinkAttribute, LinkXdp, XdpAttached};
 
-use super::{Cleanup, desired, ip, skip_reason, veth};
+use super::{Host, desired, ip, skip_reason};
 
 const XDP_REDIRECT: u32 = 4;
 
@@ -140,29 +138,14 @@ async fn restart_case(hook: EndpointHook, underlay: [Option<alkaid_xdp::Mode>; 2
         super::skip(why);
         return;
     }
-    let pid = std::process::id() % 100_000;
-    let (u, up, e, ep) = (
-        format!("ar{tag}u{pid}"),
-        format!("ar{tag}v{pid}"),
-        format!("ar{tag}e{pid}"),
-        format!("ar{tag}f{pid}"),
-    );
-    let pins = PathBuf::from(format!("/sys/fs/bpf/alkaid-agent-restart-{tag}-{pid}"));
-    let _cleanup = Cleanup {
-        links: vec![u.clone(), e.clone()],
-        pins: pins.clone(),
-    };
-    let underlay_ifindex = veth(&u, &up).await;
-    let ifindex = veth(&e, &ep).await;
-    let att = EndpointAttachment {
-        host_ifname: e.clone(),
-        host_ifindex: ifindex,
-        vni: 7,
-        ip: ip("10.0.1.5"),
-        mac: [0x0a, 0, 7, 0, 1, 5],
-        subnet: "10.0.1.0/24".parse().unwrap(),
-        gateway: ip("10.0.1.1"),
-    };
+    let Host {
+        u,
+        underlay: underlay_ifindex,
+        e,
+        att,
+        pins,
+        _cleanup,
+    } = Host::new(&format!("r{tag}")).await;
 
     let cfg = |i: usize| AyaConfig {
         underlay_mode: underlay[i],
@@ -235,7 +218,7 @@ async fn restart_case(hook: EndpointHook, underlay: [Option<alkaid_xdp::Mode>; 2
         .endpoint(7, ip("10.0.1.5"))
         .unwrap()
         .expect("local row");
-    assert_eq!(local.ifindex, ifindex);
+    assert_eq!(local.ifindex, att.host_ifindex);
 }
 
 /// The only delete a restart's sync may do: a LOCAL row seen as a directory entry, replaced
@@ -275,29 +258,14 @@ async fn a_restart_in_another_xdp_mode_switches_the_mode() {
         super::skip(why);
         return;
     }
-    let pid = std::process::id() % 100_000;
-    let (u, up, e, ep) = (
-        format!("armu{pid}"),
-        format!("armv{pid}"),
-        format!("arme{pid}"),
-        format!("armf{pid}"),
-    );
-    let pins = PathBuf::from(format!("/sys/fs/bpf/alkaid-agent-restart-m-{pid}"));
-    let _cleanup = Cleanup {
-        links: vec![u.clone(), e.clone()],
-        pins: pins.clone(),
-    };
-    let underlay_ifindex = veth(&u, &up).await;
-    let ifindex = veth(&e, &ep).await;
-    let att = EndpointAttachment {
-        host_ifname: e.clone(),
-        host_ifindex: ifindex,
-        vni: 7,
-        ip: ip("10.0.1.5"),
-        mac: [0x0a, 0, 7, 0, 1, 5],
-        subnet: "10.0.1.0/24".parse().unwrap(),
-        gateway: ip("10.0.1.1"),
-    };
+    let Host {
+        u,
+        underlay: underlay_ifindex,
+        e,
+        att,
+        pins,
+        _cleanup,
+    } = Host::new("rm").await;
     let cfg = |mode: Mode| AyaConfig {
         underlay_mode: Some(mode),
         endpoint_mode: mode,

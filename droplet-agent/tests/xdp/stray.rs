@@ -3,16 +3,14 @@
 //! `rows()` (or pruned after the sync), and after a restart + full sync the pinned maps hold
 //! exactly what they held before the strays were written.
 
-use std::path::PathBuf;
-
-use alkaid_agent::dataplane::{AyaDataplane, Dataplane, EndpointAttachment};
+use alkaid_agent::dataplane::{AyaDataplane, Dataplane};
 use alkaid_agent::sync;
 use alkaid_model::{RowKey, Vni};
 use alkaid_xdp::Programs;
 use alkaid_xdp_common::{AgentEndpoint, EndpointValue, NetworkValue, VpcValue, ip as wire};
 
 use super::restart::cfg;
-use super::{Cleanup, desired, ip, skip_reason, veth};
+use super::{Host, desired, ip, skip_reason};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_sync_removes_stray_rows_from_every_map() {
@@ -20,29 +18,14 @@ async fn a_full_sync_removes_stray_rows_from_every_map() {
         super::skip(why);
         return;
     }
-    let pid = std::process::id() % 100_000;
-    let (u, up, e, ep) = (
-        format!("asu{pid}"),
-        format!("asv{pid}"),
-        format!("ase{pid}"),
-        format!("asf{pid}"),
-    );
-    let pins = PathBuf::from(format!("/sys/fs/bpf/alkaid-agent-stray-{pid}"));
-    let _cleanup = Cleanup {
-        links: vec![u.clone(), e.clone()],
-        pins: pins.clone(),
-    };
-    let underlay = veth(&u, &up).await;
-    let ifindex = veth(&e, &ep).await;
-    let att = EndpointAttachment {
-        host_ifname: e.clone(),
-        host_ifindex: ifindex,
-        vni: 7,
-        ip: ip("10.0.1.5"),
-        mac: [0x0a, 0, 7, 0, 1, 5],
-        subnet: "10.0.1.0/24".parse().unwrap(),
-        gateway: ip("10.0.1.1"),
-    };
+    let Host {
+        u,
+        underlay,
+        att,
+        pins,
+        _cleanup,
+        ..
+    } = Host::new("s").await;
     let maps_dir = pins.join("maps");
 
     let old = AyaDataplane::open(cfg(&pins, underlay, &u)).unwrap();
@@ -101,7 +84,7 @@ async fn a_full_sync_removes_stray_rows_from_every_map() {
     )
     .unwrap();
     m.upsert_agent_endpoint(
-        ifindex + 1000,
+        att.host_ifindex + 1000,
         &AgentEndpoint {
             vni: 7,
             ip: wire([10, 0, 1, 66]),
