@@ -71,6 +71,10 @@ counter_enum!(
         /// default or learned packet gave; `bpf_redirect_neigh` has the kernel resolve it
         /// (ARP on a flat underlay, the gateway on a routed one) and transmit.
         EncapNeigh = 14 => "encap_neigh",
+        /// agent: a packet too large for the underlay once encapsulated, with DF set, answered
+        /// in its place with ICMP "fragmentation needed" carrying the pod MTU (path MTU
+        /// discovery); without DF it is dropped as `too_big`.
+        IcmpFragNeeded = 15 => "icmp_frag_needed",
     }
 );
 
@@ -103,7 +107,8 @@ counter_enum!(
         NoRoute = 11 => "no_route",
         /// transit: outer TTL <= 1 on a forwarding hop.
         TtlExceeded = 12 => "ttl_exceeded",
-        /// agent: inner packet larger than underlay MTU minus encapsulation overhead.
+        /// agent: inner packet larger than underlay MTU minus encapsulation overhead, without
+        /// DF (or with IP options, or an ICMP error itself): no ICMP answer.
         TooBig = 13 => "too_big",
         /// agent: source IP is not the endpoint's.
         SpoofedIp = 14 => "spoofed_ip",

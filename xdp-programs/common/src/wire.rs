@@ -58,6 +58,20 @@ pub const ETH_P_IPV4: u16 = 0x0800;
 /// EtherTypes.
 pub const ETH_P_ARP: u16 = 0x0806;
 /// IP protocol numbers.
+pub const IPPROTO_ICMP: u8 = 1;
+/// IP protocol numbers.
 pub const IPPROTO_TCP: u8 = 6;
 /// IP protocol numbers.
 pub const IPPROTO_UDP: u8 = 17;
+
+/// ICMP "destination unreachable" / "fragmentation needed" (RFC 792, RFC 1191).
+pub const ICMP_DEST_UNREACH: u8 = 3;
+/// Code of [`ICMP_DEST_UNREACH`]: fragmentation needed and DF set.
+pub const ICMP_FRAG_NEEDED: u8 = 4;
+/// ICMP header length.
+pub const ICMP_LEN: usize = 8;
+/// What an ICMP error from `agent` quotes: the original IPv4 header (no options) and the first
+/// 8 bytes of its payload.
+pub const ICMP_QUOTE_LEN: usize = IPV4_LEN + 8;
+/// Length of the "fragmentation needed" frame `agent` sends back into a pod.
+pub const ICMP_REPLY_LEN: usize = ETH_LEN + IPV4_LEN + ICMP_LEN + ICMP_QUOTE_LEN;

@@ -24,13 +24,13 @@
 
 use alkaid_xdp_common::{
     hash::{flow_hash, pick},
-    wire::{ETH_LEN, ETH_P_ARP, ETH_P_IPV4, IPPROTO_TCP, IPPROTO_UDP, OVERHEAD},
+    wire::{ETH_LEN, ETH_P_ARP, ETH_P_IPV4, ICMP_REPLY_LEN, IPPROTO_TCP, IPPROTO_UDP, OVERHEAD},
     Config, DropReason, Verdict, CONFIG_F_TC_AGENT, ENDPOINT_F_LOCAL, MAX_BOUNCERS,
 };
 use aya_ebpf::{bindings::xdp_action, programs::XdpContext};
 
 use crate::{
-    arp, geneve, maps,
+    arp, geneve, icmp, maps,
     parse::{self, Aligned, EthHdr, Ipv4Hdr, Packet},
     route, stats,
 };
@@ -50,6 +50,9 @@ pub enum Egress {
     ArpReply,
     /// Same-droplet destination, Ethernet already rewritten: deliver via this host veth.
     Local { ifindex: u32 },
+    /// Too large with DF set: answer the pod with ICMP "fragmentation needed"
+    /// ([`crate::icmp`]) out of the veth it came in on.
+    FragNeeded(icmp::Pod),
     /// Encapsulate and send to the underlay.
     Encap(Encap),
 }
@@ -99,6 +102,20 @@ fn try_run(ctx: &XdpContext) -> Result<u32, DropReason> {
                 .redirect(ifindex, 0)
                 .map_err(|_| DropReason::NoTxPort)?;
             stats::verdict(Verdict::ArpReply);
+            Ok(action)
+        }
+        Egress::FragNeeded(pod) => {
+            // Grow in front for the IPv4 and ICMP headers (the quote, the original IPv4
+            // header, then sits where the reply has it), cut the rest.
+            let len = parse::frame_len(ctx);
+            parse::adjust_head(ctx, -(icmp::GROW as i32)).ok_or(DropReason::NoHeadroom)?;
+            parse::adjust_tail(ctx, ICMP_REPLY_LEN as i32 - (len + icmp::GROW) as i32)
+                .ok_or(DropReason::TooBig)?;
+            icmp::write(ctx, &pod, cfg)?;
+            let action = maps::TX_PORTS
+                .redirect(ifindex, 0)
+                .map_err(|_| DropReason::NoTxPort)?;
+            stats::verdict(Verdict::IcmpFragNeeded);
             Ok(action)
         }
         Egress::Local { ifindex } => {
@@ -156,6 +173,13 @@ pub fn decide<P: Packet>(
         return Err(DropReason::SpoofedIp);
     }
     if segment_len(ctx, &ip, ihl) + OVERHEAD > cfg.mtu {
+        if icmp::answers(ctx, &ip, ihl) {
+            return Ok(Egress::FragNeeded(icmp::Pod {
+                mac: ep.mac,
+                ip: ep.ip,
+                gateway: ep.gateway,
+            }));
+        }
         return Err(DropReason::TooBig);
     }
     let dst = ip.dst();

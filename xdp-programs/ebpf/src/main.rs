@@ -18,6 +18,7 @@ mod agent;
 mod arp;
 mod bench;
 mod geneve;
+mod icmp;
 mod maps;
 mod parse;
 mod route;

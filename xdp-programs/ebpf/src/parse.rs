@@ -4,7 +4,7 @@
 //! unaligned loads and stores.
 
 use aya_ebpf::{
-    helpers::bpf_xdp_adjust_head,
+    helpers::{bpf_xdp_adjust_head, bpf_xdp_adjust_tail},
     programs::{TcContext, XdpContext},
 };
 use core::mem::size_of;
@@ -422,6 +422,14 @@ pub const fn mac48(m: &[u8; 6]) -> u64 {
 #[inline(always)]
 pub fn frame_len<P: Packet>(ctx: &P) -> usize {
     ctx.data_end() - ctx.data()
+}
+
+/// Moves the packet end by `delta` bytes (negative = cut). Invalidates packet pointers.
+#[inline(always)]
+pub fn adjust_tail(ctx: &XdpContext, delta: i32) -> Option<()> {
+    // SAFETY: ctx.ctx is the xdp_md the kernel passed to this program invocation.
+    let rc = unsafe { bpf_xdp_adjust_tail(ctx.ctx, delta) };
+    (rc == 0).then_some(())
 }
 
 /// Moves the packet start by `delta` bytes (negative = prepend headroom). Invalidates every

@@ -18,7 +18,7 @@
 //! moves with the headers), so pods keep tx checksum offload and TSO on this path.
 
 use alkaid_xdp_common::{
-    wire::{ETH_LEN, IPPROTO_TCP, IPPROTO_UDP},
+    wire::{ETH_LEN, ICMP_QUOTE_LEN, IPPROTO_TCP, IPPROTO_UDP},
     DropReason, Verdict,
 };
 use aya_ebpf::{
@@ -26,13 +26,13 @@ use aya_ebpf::{
         bpf_adj_room_mode::BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_DECAP_L3_IPV4,
         BPF_F_ADJ_ROOM_FIXED_GSO, TC_ACT_OK,
     },
-    helpers::{bpf_redirect, bpf_redirect_neigh, bpf_redirect_peer},
+    helpers::{bpf_redirect, bpf_redirect_neigh, bpf_redirect_peer, bpf_skb_change_tail},
     programs::TcContext,
 };
 
 use crate::{
     agent::{self, Egress},
-    geneve, maps,
+    geneve, icmp, maps,
     parse::{self, Ipv4Hdr},
     stats,
     transit::{self, Ingress},
@@ -108,6 +108,22 @@ fn try_agent(ctx: &TcContext) -> Result<i32, DropReason> {
         Egress::Local { ifindex } => {
             stats::verdict(Verdict::LocalDeliver);
             Ok(redirect_peer(ifindex))
+        }
+        Egress::FragNeeded(pod) => {
+            // Cut to the Ethernet header and the quote (linearizes, drops GSO), then grow the
+            // IPv4 and ICMP headers' room after the Ethernet header: the quote, the original
+            // IPv4 header, then sits where the reply has it.
+            // SAFETY: a helper call on the context the kernel passed to this invocation.
+            let rc =
+                unsafe { bpf_skb_change_tail(ctx.skb.skb, (ETH_LEN + ICMP_QUOTE_LEN) as u32, 0) };
+            if rc != 0 {
+                return Err(DropReason::TooBig);
+            }
+            ctx.adjust_room(icmp::GROW as i32, BPF_ADJ_ROOM_MAC, 0)
+                .map_err(|_| DropReason::NoHeadroom)?;
+            icmp::write(ctx, &pod, cfg)?;
+            stats::verdict(Verdict::IcmpFragNeeded);
+            Ok(redirect(ifindex))
         }
         Egress::Encap(e) => {
             geneve::encap_tc(ctx, &geneve::outer(cfg, &e, len as usize), gso_size)?;

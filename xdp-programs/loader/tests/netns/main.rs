@@ -5,7 +5,8 @@
 //!
 //! Proves, per data-path variant: ping and a TCP transfer pod to pod across droplets; the
 //! first packet goes through the bouncer and the rest droplet to droplet (counters); two VPCs
-//! with the same CIDR and the same pod IPs never reach each other.
+//! with the same CIDR and the same pod IPs never reach each other; when the underlay MTU
+//! shrinks under the pods, ICMP "fragmentation needed" keeps TCP going (path MTU discovery).
 
 mod lab;
 mod overlay;
@@ -185,6 +186,38 @@ fn scenario(tag: &str, v: Variant) {
             .unwrap_or_else(|e| panic!("{v:?}: x1 -> y1 after y2 appeared: {e}"));
     }
     assert!(traffic::ping(&w.x2.ns, IP_Y, 3) >= 2, "{v:?}: x2 -> y2");
+
+    // 5. Path MTU discovery: D1's underlay now carries 100 bytes less (as after an underlay
+    // MTU change) while its pods keep their MTU. A DF packet of the pod MTU is answered with
+    // ICMP "fragmentation needed" naming the new pod MTU, and TCP adapts instead of stalling.
+    let m = w.progs[0].maps_mut();
+    let cfg = m.config().unwrap();
+    m.set_config(&alkaid_xdp::common::Config {
+        mtu: overlay::MTU - 100,
+        ..cfg
+    })
+    .unwrap();
+    let new_pod_mtu = overlay::POD_MTU - 100;
+    let out = traffic::ping_df(&w.x1.ns, IP_Y, overlay::POD_MTU - 28);
+    assert!(
+        out.contains(&format!("mtu = {new_pod_mtu}")),
+        "{v:?}: no fragmentation-needed with mtu {new_pod_mtu}: {out}\n{}",
+        w.dump()
+    );
+    {
+        let _sink = traffic::Sink::start(&w.y1.ns, PORT, Duration::from_secs(30));
+        traffic::transfer(&w.x1.ns, IP_Y, PORT, 4 << 20)
+            .unwrap_or_else(|e| panic!("{v:?}: TCP after the MTU shrank: {e}\n{}", w.dump()));
+    }
+    assert!(
+        w.progs[0]
+            .counters()
+            .unwrap()
+            .verdict(Verdict::IcmpFragNeeded)
+            >= 1,
+        "{}",
+        w.dump()
+    );
     eprintln!("{v:?} counters:\n{}", w.dump());
 }
 

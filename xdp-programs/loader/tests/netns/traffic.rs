@@ -33,6 +33,24 @@ pub fn ping(ns: &str, dst: Ipv4Addr, count: u32) -> u32 {
         .unwrap_or(0)
 }
 
+/// One `ping -M do -s size` (DF set, ICMP payload `size` bytes) from `ns` to `dst`; ping's
+/// output (an ICMP "fragmentation needed" shows as `Frag needed and DF set (mtu = N)`).
+pub fn ping_df(ns: &str, dst: Ipv4Addr, size: u32) -> String {
+    let out = Command::new("ip")
+        .args([
+            "netns", "exec", ns, "ping", "-n", "-M", "do", "-W", "1", "-c", "1", "-s",
+        ])
+        .arg(size.to_string())
+        .arg(dst.to_string())
+        .output()
+        .expect("spawn ping");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
 /// ICMP echo requests the kernel of `ns` has received (`Icmp: InEchos` of its SNMP counters):
 /// counts what reached a pod, whatever else its droplet decapsulated meanwhile.
 pub fn icmp_in_echos(ns: &str) -> u64 {
