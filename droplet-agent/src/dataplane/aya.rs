@@ -111,9 +111,10 @@ fn xdp_link(links: &Path, name: &str, mode: Mode) -> PathBuf {
 /// reference detaches the program. The kernel takes one XDP mode per interface at a time, so a
 /// mode change goes through this: the interface runs no XDP program between the old link's
 /// removal and the new one's attachment (a mode change only; a restart in the same mode swaps
-/// programs atomically). Returns whether it unpinned any.
+/// programs atomically). An agent from before modes were named pinned `links/NAME`, mode
+/// unknown: it goes too (once, on the upgrade). Returns whether it unpinned any.
 fn drop_xdp_links(links: &Path, name: &str, keep: Option<Mode>) -> bool {
-    let mut dropped = false;
+    let mut dropped = std::fs::remove_file(links.join(name)).is_ok();
     for mode in [Mode::Native, Mode::Generic] {
         if Some(mode) != keep {
             dropped |= std::fs::remove_file(xdp_link(links, name, mode)).is_ok();

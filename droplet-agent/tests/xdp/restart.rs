@@ -303,3 +303,53 @@ async fn a_restart_in_another_xdp_mode_switches_the_mode() {
         drop(dp);
     }
 }
+
+/// An agent from before XDP link pins named their mode left `links/transit` and
+/// `links/<veth>`: a new agent replaces them (their mode is unknown) instead of failing to
+/// attach next to them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upgrade_replaces_links_pinned_without_a_mode() {
+    if let Some(why) = skip_reason() {
+        super::skip(why);
+        return;
+    }
+    let Host {
+        u,
+        underlay,
+        e,
+        att,
+        pins,
+        _cleanup,
+    } = Host::new("ru").await;
+    let links = pins.join("links");
+    std::fs::create_dir_all(&links).unwrap();
+    {
+        let mut old = Programs::load().unwrap();
+        old.attach_pinned(
+            Prog::Transit,
+            underlay,
+            Mode::Generic,
+            &links.join("transit"),
+        )
+        .unwrap();
+        old.attach_pinned(
+            Prog::Agent,
+            att.host_ifindex,
+            Mode::Generic,
+            &links.join(&e),
+        )
+        .unwrap();
+    }
+    let dp = AyaDataplane::open(cfg_hook(&pins, underlay, &u, EndpointHook::Xdp)).unwrap();
+    dp.attach_endpoint(&att).unwrap();
+    for name in ["transit".to_string(), e.clone()] {
+        assert!(!links.join(&name).exists(), "{name}: the old pin is gone");
+        assert!(
+            links.join(format!("{name}-generic")).exists(),
+            "{name}: pinned anew"
+        );
+    }
+    for ifname in [&u, &e] {
+        assert_eq!(xdp_attached(ifname).await, Some(XdpAttached::SocketBuffer));
+    }
+}
