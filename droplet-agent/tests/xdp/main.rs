@@ -75,8 +75,12 @@ pub(crate) struct Host {
 
 impl Host {
     /// `tag` keeps names apart between tests (interface names stay under 16 bytes for tags of
-    /// up to 8).
-    pub(crate) async fn new(tag: &str) -> Self {
+    /// up to 8). `None`, after saying why ([`skip`]), where the machine cannot run these tests.
+    pub(crate) async fn new(tag: &str) -> Option<Self> {
+        if let Some(why) = skip_reason() {
+            skip(why);
+            return None;
+        }
         let pid = std::process::id() % 100_000;
         let name = |end: char| format!("a{tag}{end}{pid}");
         let (u, e) = (name('u'), name('e'));
@@ -96,14 +100,14 @@ impl Host {
             subnet: "10.0.1.0/24".parse().unwrap(),
             gateway: ip("10.0.1.1"),
         };
-        Self {
+        Some(Self {
             u,
             underlay,
             e,
             att,
             pins,
             _cleanup: cleanup,
-        }
+        })
     }
 }
 
@@ -190,18 +194,17 @@ fn desired() -> Table {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rows_attach_and_adoption_over_pinned_maps() {
-    if let Some(why) = skip_reason() {
-        skip(why);
-        return;
-    }
-    let Host {
+    let Some(Host {
         u,
         underlay,
         e,
         att,
         pins,
         _cleanup,
-    } = Host::new("x").await;
+    }) = Host::new("x").await
+    else {
+        return;
+    };
     let cfg = AyaConfig {
         pin_dir: pins.clone(),
         droplet_ip: ip("192.168.50.1"),

@@ -11,7 +11,7 @@ use alkaid_model::{RowKey, Vni};
 use alkaid_xdp::{Mode, Prog, Programs, TcProg};
 use netlink_packet_route::link::{LinkAttribute, LinkXdp, XdpAttached};
 
-use super::{Host, desired, ip, skip_reason};
+use super::{Host, desired, ip};
 
 const XDP_REDIRECT: u32 = 4;
 
@@ -134,18 +134,17 @@ async fn restart_switches_the_underlay_to_tc_alone_without_a_gap() {
 
 /// `underlay`: XDP mode on the underlay of the agent before and after the restart.
 async fn restart_case(hook: EndpointHook, underlay: [Option<alkaid_xdp::Mode>; 2], tag: &str) {
-    if let Some(why) = skip_reason() {
-        super::skip(why);
-        return;
-    }
-    let Host {
+    let Some(Host {
         u,
         underlay: underlay_ifindex,
         e,
         att,
         pins,
         _cleanup,
-    } = Host::new(&format!("r{tag}")).await;
+    }) = Host::new(&format!("r{tag}")).await
+    else {
+        return;
+    };
 
     let cfg = |i: usize| AyaConfig {
         underlay_mode: underlay[i],
@@ -254,18 +253,17 @@ async fn xdp_attached(name: &str) -> Option<XdpAttached> {
 /// ones, and the kernel then runs them in the new mode.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_in_another_xdp_mode_switches_the_mode() {
-    if let Some(why) = skip_reason() {
-        super::skip(why);
-        return;
-    }
-    let Host {
+    let Some(Host {
         u,
         underlay: underlay_ifindex,
         e,
         att,
         pins,
         _cleanup,
-    } = Host::new("rm").await;
+    }) = Host::new("rm").await
+    else {
+        return;
+    };
     let cfg = |mode: Mode| AyaConfig {
         underlay_mode: Some(mode),
         endpoint_mode: mode,
@@ -309,18 +307,17 @@ async fn a_restart_in_another_xdp_mode_switches_the_mode() {
 /// attach next to them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upgrade_replaces_links_pinned_without_a_mode() {
-    if let Some(why) = skip_reason() {
-        super::skip(why);
-        return;
-    }
-    let Host {
+    let Some(Host {
         u,
         underlay,
         e,
         att,
         pins,
         _cleanup,
-    } = Host::new("ru").await;
+    }) = Host::new("ru").await
+    else {
+        return;
+    };
     let links = pins.join("links");
     std::fs::create_dir_all(&links).unwrap();
     {
