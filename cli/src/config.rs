@@ -146,6 +146,16 @@ pub enum XdpMode {
     Native,
 }
 
+impl XdpMode {
+    /// The name on the command line (`generic`, `native`), as the agent takes it too.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Generic => "generic",
+            Self::Native => "native",
+        }
+    }
+}
+
 /// Start or stop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Action {

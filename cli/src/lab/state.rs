@@ -232,12 +232,6 @@ impl State {
 pub fn hook_label(hook: EndpointHook, mode: Option<XdpMode>) -> String {
     match (hook, mode) {
         (EndpointHook::Tc, _) => "tc".into(),
-        (EndpointHook::Xdp, m) => format!(
-            "xdp ({})",
-            match m.unwrap_or_default() {
-                XdpMode::Generic => "generic",
-                XdpMode::Native => "native",
-            }
-        ),
+        (EndpointHook::Xdp, m) => format!("xdp ({})", m.unwrap_or_default().name()),
     }
 }

@@ -55,11 +55,7 @@ impl UpOptions {
                 "--endpoint-hook".into(),
                 "xdp".into(),
                 "--xdp-mode-endpoint".into(),
-                match self.xdp_mode.unwrap_or_default() {
-                    XdpMode::Generic => "generic",
-                    XdpMode::Native => "native",
-                }
-                .into(),
+                self.xdp_mode.unwrap_or_default().name().into(),
             ],
         }
     }

@@ -141,7 +141,19 @@ impl Lab {
 
     /// Adds a pod and starts its echo server; returns the pod JSON.
     pub fn pod(&self, name: &str, droplet: &str, vpc: &str, subnet: &str) -> Value {
-        let p = self.json(&[
+        self.pod_at(name, droplet, vpc, subnet, None)
+    }
+
+    /// [`Lab::pod`] asking for address `ip` if given.
+    pub fn pod_at(
+        &self,
+        name: &str,
+        droplet: &str,
+        vpc: &str,
+        subnet: &str,
+        ip: Option<&str>,
+    ) -> Value {
+        let mut args = vec![
             "lab",
             "pod",
             "add",
@@ -152,7 +164,9 @@ impl Lab {
             vpc,
             "--subnet",
             subnet,
-        ]);
+        ];
+        args.extend(ip.iter().flat_map(|ip| ["--ip", *ip]));
+        let p = self.json(&args);
         self.ok(&["lab", "serve", name]);
         p
     }

@@ -108,21 +108,7 @@ fn delete_and_recreate_an_endpoint() {
         lab.probe("s", "tcp", &ip(&old)).is_err(),
         "the deleted endpoint's address still answers"
     );
-    let new = lab.json(&[
-        "lab",
-        "pod",
-        "add",
-        "new",
-        "--droplet",
-        "d3",
-        "--vpc",
-        "blue",
-        "--subnet",
-        "a",
-        "--ip",
-        &ip(&old),
-    ]);
-    lab.ok(&["lab", "serve", "new"]);
+    let new = lab.pod_at("new", "d3", "blue", "a", Some(&ip(&old)));
     assert_eq!(ip(&new), ip(&old));
     lab.assert_pair(("s", &ip(&s)), ("new", &ip(&new)));
 }

@@ -159,21 +159,7 @@ fn two_tenants(lab: &Lab, prefix: &str, n: &Pods) {
     ));
     let mut g = Vec::new();
     for (name, droplet, same_as) in [("g1", &n.others[0], &n.p1), ("g3", &n.others[1], &n.p3)] {
-        let p = lab.json(&[
-            "lab",
-            "pod",
-            "add",
-            name,
-            "--droplet",
-            droplet,
-            "--vpc",
-            "green",
-            "--subnet",
-            "green-a",
-            "--ip",
-            &same_as.1,
-        ]);
-        lab.ok(&["lab", "serve", name]);
+        let p = lab.pod_at(name, droplet, "green", "green-a", Some(&same_as.1));
         assert_eq!(ip(&p), same_as.1);
         g.push((name.to_string(), ip(&p)));
     }
