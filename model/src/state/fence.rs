@@ -105,19 +105,12 @@ impl ClusterState {
     /// After the flush: the table version each droplet retiring addresses wait for (the one
     /// this command's deltas brought it to).
     pub(super) fn settle_retired(&mut self, txn: &mut Txn) {
+        let t = &mut self.truth;
         for ip in std::mem::take(&mut txn.retired) {
-            let Some(names) = self
-                .truth
-                .retired
-                .get(&ip)
-                .map(|r| r.waiting.keys().cloned().collect::<Vec<_>>())
-            else {
-                continue;
-            };
-            let versions: Vec<u64> = names.iter().map(|d| self.version(d.as_str())).collect();
-            let r = self.truth.retired.get_mut(&ip).expect("checked above");
-            for (d, v) in names.iter().zip(versions) {
-                r.waiting.insert(d.clone(), v);
+            if let Some(r) = t.retired.get_mut(&ip) {
+                for (d, v) in &mut r.waiting {
+                    *v = t.versions.get(d).copied().unwrap_or(0);
+                }
             }
         }
     }

@@ -7,8 +7,10 @@
 //!   `bpf_skb_adjust_room` as a UDP tunnel carrying Ethernet ([`crate::geneve::encap_tc`]), so
 //!   the kernel segments the inner TCP after encapsulation; then `bpf_redirect` to the underlay
 //!   NIC, or `bpf_redirect_neigh` over a direct path to a droplet whose MAC is not known here
-//!   (the kernel resolves it; also the slow path of XDP `agent`, which passes such frames up). ARP replies go back out of the same veth; same-droplet peers are reached with
-//!   `bpf_redirect_peer` (straight into the peer pod's netns).
+//!   (the kernel resolves it; also the slow path of XDP `agent`, which passes such frames up).
+//!   ARP replies and ICMP "fragmentation needed" ([`crate::icmp`]) go back out of the same
+//!   veth; same-droplet peers are reached with `bpf_redirect_peer` (straight into the peer
+//!   pod's netns).
 //! - `transit_tc` on the underlay NIC: the same decision as `transit`
 //!   ([`crate::transit::decide`]); local delivery shrinks the outer headers with
 //!   `bpf_skb_adjust_room` and enters the pod with `bpf_redirect_peer` (no second pass through
